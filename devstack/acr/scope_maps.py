@@ -1,0 +1,123 @@
+"""ARM routes for scope maps: create/replace (PUT) and update (PATCH) as long-running operations, get, list, delete.
+
+The system scope maps every registry has (`_repositories_pull`, ...) can be read and used but
+not changed; a scope map that a token uses cannot be deleted.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import unquote
+
+from devstack.acr import render
+from devstack.acr.arm import OPERATION_PATH, REGISTRY_PATH, AcrService
+from devstack.acr.store import Registry, ScopeMap, scope_map_name_from_id
+from devstack.acr.validation import (
+    CHILD_NAME,
+    SCOPE_MAP_BODY,
+    SCOPE_MAP_UPDATE_BODY,
+    ArmError,
+    bad_request,
+    check_actions,
+    json_body,
+    path_name,
+)
+from devstack.httpbase import Request, Response
+
+SCOPE_MAPS_PATH = REGISTRY_PATH + r"/scopeMaps"
+SCOPE_MAP_PATH = SCOPE_MAPS_PATH + r"/(?P<scope_map>[^/]+)"
+
+
+def find_scope_map(registry: Registry, name: str) -> ScopeMap:
+    scope_map = registry.scope_maps.get(name.lower())
+    if scope_map is None:
+        raise ArmError(404, "ResourceNotFound",
+                       f"The Resource '{render.SCOPE_MAP_TYPE}/{registry.name}/{name}' was not found.")
+    return scope_map
+
+
+def _name(request: Request, registry: Registry, writing: bool) -> str:
+    """The scope-map name of the path; system names may be read but never written."""
+    raw = unquote(request.params["scope_map"])
+    if raw.startswith("_"):
+        if writing:
+            raise bad_request(f"The system scope map '{raw}' cannot be changed.", "InvalidParameter")
+        return raw
+    return path_name(request, "scope_map", CHILD_NAME, "scope map")
+
+
+def register(service: AcrService) -> None:
+    def settled(registry: Registry, scope_map: ScopeMap) -> dict[str, Any]:
+        service.operations.settle(scope_map.operation)
+        return render.scope_map(registry, scope_map)
+
+    def accepted(request: Request, registry: Registry, scope_map: ScopeMap, state: str) -> Response:
+        operation = service.begin(scope_map, state, "scopemaps")
+        return Response(201, render.scope_map(registry, scope_map),
+                        service.operation_headers(request, registry.child_id("scopeMaps", scope_map.name),
+                                                  operation))
+
+    @service.arm_route("GET", SCOPE_MAPS_PATH, "scopeMaps.list")
+    def list_(request: Request) -> Response:
+        with service.store.lock:
+            registry = service.registry_for(request)
+            items = [settled(registry, s) for _, s in sorted(registry.scope_maps.items())]
+        return service.page(request, items)
+
+    @service.arm_route("GET", SCOPE_MAP_PATH, "scopeMaps.get")
+    def get(request: Request) -> Response:
+        with service.store.lock:
+            registry = service.registry_for(request)
+            return Response(200, settled(registry, find_scope_map(registry, _name(request, registry, False))))
+
+    @service.arm_route("PUT", SCOPE_MAP_PATH, "scopeMaps.create")
+    def create(request: Request) -> Response:
+        registry = service.registry_for(request)
+        name = _name(request, registry, True)
+        properties = json_body(request, SCOPE_MAP_BODY)["properties"]
+        check_actions(properties["actions"])
+        with service.store.lock:
+            existing = registry.scope_maps.get(name.lower())
+            if existing is None:
+                scope_map = ScopeMap(name, list(properties["actions"]), service.now(), properties.get("description"))
+                registry.scope_maps[name.lower()] = scope_map
+                return accepted(request, registry, scope_map, "Creating")
+            existing.actions = list(properties["actions"])
+            existing.description = properties.get("description")
+            return accepted(request, registry, existing, "Updating")
+
+    @service.arm_route("PATCH", SCOPE_MAP_PATH, "scopeMaps.update")
+    def update(request: Request) -> Response:
+        registry = service.registry_for(request)
+        name = _name(request, registry, True)
+        properties = json_body(request, SCOPE_MAP_UPDATE_BODY).get("properties") or {}
+        actions = properties.get("actions")
+        if actions is not None:
+            check_actions(actions)
+        with service.store.lock:
+            scope_map = find_scope_map(registry, name)
+            if actions is not None:
+                scope_map.actions = list(actions)
+            if properties.get("description") is not None:
+                scope_map.description = properties["description"]
+            return accepted(request, registry, scope_map, "Updating")
+
+    @service.arm_route("DELETE", SCOPE_MAP_PATH, "scopeMaps.delete")
+    def delete(request: Request) -> Response:
+        registry = service.registry_for(request)
+        name = _name(request, registry, True)
+        with service.store.lock:
+            if name.lower() not in registry.scope_maps:
+                return Response(204)
+            users = sorted(t.name for t in registry.tokens.values()
+                           if (scope_map_name_from_id(t.scope_map_id) or "").lower() == name.lower())
+            if users:
+                raise ArmError(409, "Conflict",
+                               f"The scope map '{name}' is used by tokens {', '.join(users)} and cannot be deleted.")
+            del registry.scope_maps[name.lower()]
+        return Response(200)
+
+    @service.arm_route("GET", SCOPE_MAP_PATH + OPERATION_PATH, "scopeMaps.operationStatus")
+    def operation_status(request: Request) -> Response:
+        service.registry_for(request)
+        return service.operation_status(request)

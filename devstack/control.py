@@ -1,0 +1,169 @@
+"""A typed client for the stand-ins' test controls under `/_devstack/` (tests only).
+
+`Control` speaks what every httpbase stand-in has (health, counters, faults, clock);
+`AcrControl` adds the ACR stand-in's switches, seeding and password read-out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+PREFIX = "/_devstack/"
+
+
+class ControlError(RuntimeError):
+    """A control call was refused (bad input, unknown control)."""
+
+
+class Control:
+    """Test controls of one stand-in at `base_url` (e.g. `https://127.0.0.1:8443`)."""
+
+    def __init__(self, base_url: str, verify: str | bool = True, timeout: float = 10.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.session = requests.Session()
+        self.verify = verify  # per request: a session's `verify` loses to REQUESTS_CA_BUNDLE
+        self.timeout = timeout
+
+    def _call(self, method: str, what: str, body: dict[str, Any] | None = None) -> Any:
+        response = self.session.request(method, f"{self.base_url}{PREFIX}{what}", json=body, timeout=self.timeout,
+                                        verify=self.verify)
+        if response.status_code >= 400:
+            raise ControlError(f"{method} {PREFIX}{what}: {response.status_code} {response.text}")
+        return response.json() if response.content else None
+
+    def health(self) -> dict[str, Any]:
+        return dict(self._call("GET", "health"))
+
+    # -- counters -------------------------------------------------------------------------
+    def counters(self) -> dict[str, int]:
+        return {str(k): int(v) for k, v in self._call("GET", "counters").items()}
+
+    def count(self, operation: str) -> int:
+        return self.counters().get(operation, 0)
+
+    def reset_counters(self) -> None:
+        self._call("DELETE", "counters")
+
+    # -- faults ---------------------------------------------------------------------------
+    def add_fault(self, operation: str, *, status: int | None = None, retry_after: int | None = None,
+                  latency_ms: int = 0, drop: bool = False, after: int = 0, times: int | None = 1) -> None:
+        """Fail (or slow, or drop) the next `times` calls of `operation` (`*` = any) after `after` good ones."""
+        self._call("POST", "faults", {"operation": operation, "status": status, "retry_after": retry_after,
+                                      "latency_ms": latency_ms, "drop": drop, "after": after, "times": times})
+
+    def clear_faults(self) -> None:
+        self._call("DELETE", "faults")
+
+    # -- clock ----------------------------------------------------------------------------
+    def set_clock_offset(self, seconds: float) -> None:
+        """Move the stand-in's clock (expiry checks, timestamps) by `seconds` from the wall clock."""
+        self._call("POST", "clock", {"offset_seconds": seconds})
+
+
+@dataclass(frozen=True)
+class SeededPassword:
+    name: str
+    value: str
+    expiry: float | None
+    created: float
+
+
+@dataclass(frozen=True)
+class SeededToken:
+    name: str
+    id: str
+    status: str
+    scope_map_id: str | None
+    provisioning_state: str
+    passwords: tuple[SeededPassword, ...]
+
+    def password(self, slot: str) -> SeededPassword:
+        return next(p for p in self.passwords if p.name == slot)
+
+
+@dataclass(frozen=True)
+class SeededRegistry:
+    id: str
+    name: str
+    subscription: str
+    resource_group: str
+    login_server: str
+    tokens: tuple[SeededToken, ...]
+
+    def token(self, name: str) -> SeededToken:
+        return next(t for t in self.tokens if t.name.lower() == name.lower())
+
+
+def password_spec(expiry: float | None = None, created: float | None = None) -> dict[str, float | None]:
+    """One slot for `token_spec`: expiry and creation in epoch seconds (None = never / now)."""
+    return {"expiry": expiry, "created": created}
+
+
+def token_spec(name: str, *, status: str = "enabled", scope_map: str | None = None,
+               passwords: dict[str, dict[str, float | None]] | None = None,
+               provisioning_state: str = "Succeeded") -> dict[str, Any]:
+    """A token for `AcrControl.seed`; `passwords` maps password1/password2 to `password_spec(...)`."""
+    spec: dict[str, Any] = {"name": name, "status": status, "passwords": passwords or {},
+                            "provisioning_state": provisioning_state}
+    if scope_map is not None:
+        spec["scope_map"] = scope_map
+    return spec
+
+
+def _password(data: dict[str, Any]) -> SeededPassword:
+    return SeededPassword(data["name"], data["value"], data["expiry"], data["created"])
+
+
+class AcrControl(Control):
+    """The ACR stand-in's own controls (its ARM base URL)."""
+
+    def settings(self, *, generate_credentials_async: bool | None = None, page_size: int | None = None,
+                 polls_to_finish: int | None = None, seconds_to_finish: float | None | bool = False,
+                 retry_after: int | None = None) -> dict[str, Any]:
+        """Change the given switches and return all of them.
+
+        `seconds_to_finish=None` makes only polls finish LROs; leave it `False` to keep it.
+        """
+        body: dict[str, Any] = {}
+        if generate_credentials_async is not None:
+            body["generate_credentials_async"] = generate_credentials_async
+        if page_size is not None:
+            body["page_size"] = page_size
+        lro: dict[str, Any] = {}
+        if polls_to_finish is not None:
+            lro["polls_to_finish"] = polls_to_finish
+        if seconds_to_finish is not False:
+            lro["seconds_to_finish"] = seconds_to_finish
+        if retry_after is not None:
+            lro["retry_after"] = retry_after
+        if lro:
+            body["lro"] = lro
+        return dict(self._call("POST", "settings", body))
+
+    def seed(self, registry: str, *, tokens: list[dict[str, Any]] | None = None, count: int = 0,
+             template: dict[str, Any] | None = None, scope_maps: dict[str, list[str]] | None = None,
+             subscription: str | None = None, resource_group: str | None = None) -> SeededRegistry:
+        """Create (or extend) `registry` with `tokens` plus `count` copies of `template`, skipping LROs."""
+        body: dict[str, Any] = {"registry": registry, "tokens": tokens or [], "count": count}
+        for key, value in (("template", template), ("scope_maps", scope_maps), ("subscription", subscription),
+                           ("resource_group", resource_group)):
+            if value is not None:
+                body[key] = value
+        data = self._call("POST", "seed", body)
+        made = tuple(SeededToken(t["name"], t["id"], t["status"], t["scope_map_id"], t["provisioning_state"],
+                                 tuple(_password(p) for p in t["passwords"])) for t in data["tokens"])
+        info = data["registry"]
+        return SeededRegistry(info["id"], info["name"], info["subscription"], info["resource_group"],
+                              info["login_server"], made)
+
+    def token_passwords(self, registry: str, token: str) -> dict[str, SeededPassword]:
+        """The token's current password values by slot (what only generateCredentials ever returns)."""
+        data = self._call("GET", f"tokens/{registry}/{token}")
+        return {p["name"]: _password(p) for p in data["passwords"]}
+
+    def reset(self) -> None:
+        """Forget every registry and restore every switch, fault, counter and the clock."""
+        self._call("POST", "reset")

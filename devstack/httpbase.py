@@ -1,0 +1,279 @@
+"""A small threaded HTTPS JSON server that every Python stand-in builds on.
+
+It gives each route an operation name, and per operation: call counters and injected
+faults (status + Retry-After, latency, dropped connection, after N calls). A clock offset
+lets tests age credentials. Test controls live under `/_devstack/` and are never used by
+the product.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import ssl
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+MAX_BODY_BYTES = 1024 * 1024
+CONTROL_PREFIX = "/_devstack/"
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]  # lower-cased names
+    body: bytes
+    params: dict[str, str] = field(default_factory=dict)
+
+    def json(self) -> Any:
+        """The body as JSON; raises ValueError with a readable reason."""
+        if not self.body:
+            raise ValueError("the request body is empty")
+        try:
+            return json.loads(self.body)
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise ValueError(f"the request body is not valid JSON: {error}") from None
+
+
+@dataclass
+class Response:
+    status: int
+    body: Any = None  # dict/list -> JSON, bytes/str -> as is, None -> empty
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+Handler = Callable[[Request], Response]
+
+
+@dataclass
+class Fault:
+    """One injected fault for an operation (or `*` for all)."""
+
+    operation: str
+    status: int | None = None
+    retry_after: int | None = None
+    latency_ms: int = 0
+    drop: bool = False
+    after: int = 0  # let this many matching calls through first
+    times: int | None = 1  # how many calls it affects; None = forever
+    seen: int = 0
+
+
+class DroppedConnection(Exception):
+    """Raised to close the connection without an answer."""
+
+
+class Service:
+    """Routes, counters, faults and clock of one stand-in."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._routes: list[tuple[str, re.Pattern[str], str, Handler]] = []
+        self._lock = threading.RLock()
+        self.counters: Counter[str] = Counter()
+        self.faults: list[Fault] = []
+        self.clock_offset_seconds = 0.0
+        self.fallback: Callable[[Request], Response] = lambda request: Response(
+            404, {"error": {"code": "NotFound", "message": f"no route for {request.method} {request.path}"}}
+        )
+
+    # -- routes ---------------------------------------------------------------------------
+    def route(self, method: str, pattern: str, operation: str) -> Callable[[Handler], Handler]:
+        """Register `handler` for `method` and a path regex with named groups."""
+
+        def register(handler: Handler) -> Handler:
+            self._routes.append((method, re.compile(pattern + r"/?$", re.IGNORECASE), operation, handler))
+            return handler
+
+        return register
+
+    def now(self) -> float:
+        """Wall clock plus the test-controlled offset."""
+        return time.time() + self.clock_offset_seconds
+
+    @property
+    def lock(self) -> threading.RLock:
+        return self._lock
+
+    # -- dispatch ------------------------------------------------------------------------
+    def dispatch(self, request: Request) -> Response:
+        if request.path.startswith(CONTROL_PREFIX):
+            return self._control(request)
+        for method, pattern, operation, handler in self._routes:
+            match = pattern.match(request.path)
+            if match and method == request.method:
+                request.params = {k: v for k, v in match.groupdict().items() if v is not None}
+                injected = self._count_and_fault(operation)
+                if injected is not None:
+                    return injected
+                return handler(request)
+        if any(pattern.match(request.path) for _, pattern, _, _ in self._routes):
+            return Response(405, {"error": {"code": "MethodNotAllowed",
+                                            "message": f"{request.method} is not allowed on {request.path}"}})
+        return self.fallback(request)
+
+    def _count_and_fault(self, operation: str) -> Response | None:
+        """Count the call; apply the latency of every active fault, then the first failure."""
+        latency_ms = 0
+        failure: Fault | None = None
+        with self._lock:
+            self.counters[operation] += 1
+            for fault in self.faults:
+                if fault.operation not in (operation, "*"):
+                    continue
+                fault.seen += 1
+                if fault.seen <= fault.after:
+                    continue
+                if fault.times is not None:
+                    if fault.times <= 0:
+                        continue
+                    fault.times -= 1
+                latency_ms += fault.latency_ms
+                if failure is None and (fault.drop or fault.status is not None):
+                    failure = fault
+        if latency_ms:
+            time.sleep(latency_ms / 1000)
+        if failure is None:
+            return None
+        if failure.drop:
+            raise DroppedConnection()
+        headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after is not None else {}
+        return Response(failure.status or 500,
+                        {"error": {"code": "InjectedFault", "message": f"fault injected into {operation}"}},
+                        headers)
+
+    def _control(self, request: Request) -> Response:
+        what = request.path[len(CONTROL_PREFIX):].strip("/")
+        if what == "health":
+            return Response(200, {"service": self.name, "status": "ok"})
+        if what == "counters":
+            if request.method == "DELETE":
+                with self._lock:
+                    self.counters.clear()
+                return Response(204)
+            with self._lock:
+                return Response(200, dict(self.counters))
+        if what == "faults":
+            if request.method == "DELETE":
+                with self._lock:
+                    self.faults.clear()
+                return Response(204)
+            if request.method == "POST":
+                spec = request.json()
+                with self._lock:
+                    self.faults.append(Fault(**spec))
+                return Response(201, spec)
+        if what == "clock" and request.method == "POST":
+            self.clock_offset_seconds = float(request.json()["offset_seconds"])
+            return Response(200, {"offset_seconds": self.clock_offset_seconds})
+        return self.control_extension(what, request)
+
+    def control_extension(self, what: str, request: Request) -> Response:
+        """Stand-ins add their own test controls (seeding, switches) by overriding this."""
+        return Response(404, {"error": {"code": "NotFound", "message": f"unknown control {what}"}})
+
+
+def _make_handler(service: Service) -> type[BaseHTTPRequestHandler]:
+    class _Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = f"devstack-{service.name}"
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib name
+            return  # access logs would be noise; counters tell tests what happened
+
+        def _handle(self) -> None:
+            split = urlsplit(self.path)
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_BODY_BYTES:
+                self._send(Response(413, {"error": {"code": "RequestEntityTooLarge",
+                                                    "message": f"the body exceeds {MAX_BODY_BYTES} bytes"}}))
+                self.close_connection = True
+                return
+            body = self.rfile.read(length) if length else b""
+            request = Request(
+                method=self.command,
+                path=split.path,
+                query={k: v for k, v in parse_qsl(split.query, keep_blank_values=True)},
+                headers={k.lower(): v for k, v in self.headers.items()},
+                body=body,
+            )
+            try:
+                response = service.dispatch(request)
+            except DroppedConnection:
+                self.close_connection = True
+                try:
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                return
+            except Exception as error:  # noqa: BLE001 - a stand-in must answer, and say why
+                response = Response(500, {"error": {"code": "InternalServerError",
+                                                    "message": f"{type(error).__name__}: {error}"}})
+            self._send(response)
+
+        def _send(self, response: Response) -> None:
+            if response.body is None:
+                payload = b""
+            elif isinstance(response.body, bytes):
+                payload = response.body
+            elif isinstance(response.body, str):
+                payload = response.body.encode()
+            else:
+                payload = json.dumps(response.body).encode()
+            self.send_response(response.status)
+            headers = {k.lower(): (k, v) for k, v in response.headers.items()}
+            if payload and "content-type" not in headers:
+                self.send_header("Content-Type", "application/json; charset=utf-8")
+            for name, value in headers.values():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(payload)
+
+        do_GET = do_PUT = do_POST = do_PATCH = do_DELETE = do_HEAD = _handle
+
+    return _Handler
+
+
+class _TLSThreadingServer(ThreadingHTTPServer):
+    """Does the TLS handshake in the request thread, so a silent client never blocks accept()."""
+
+    daemon_threads = True
+    tls: ssl.SSLContext | None = None
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        if self.tls is not None:
+            try:
+                request = self.tls.wrap_socket(request, server_side=True)
+            except (ssl.SSLError, OSError):
+                return
+        super().finish_request(request, client_address)
+
+
+def serve(service: Service, port_file: Path, cert: Path | None = None, key: Path | None = None,
+          port: int = 0) -> ThreadingHTTPServer:
+    """Bind 127.0.0.1 (port 0 = any free port) and write the port to `port_file`.
+
+    The caller runs `serve_forever()` on the returned server.
+    """
+    server = _TLSThreadingServer(("127.0.0.1", port), _make_handler(service))
+    if cert is not None and key is not None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.load_cert_chain(cert, key)
+        server.tls = context
+    tmp = port_file.with_suffix(".tmp")
+    tmp.write_text(str(server.server_address[1]))
+    tmp.replace(port_file)
+    return server

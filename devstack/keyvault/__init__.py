@@ -1,0 +1,32 @@
+"""A Key Vault data-plane stand-in that the real azure-keyvault-secrets/-certificates clients drive.
+
+Secrets and certificates over HTTPS, with Key Vault's challenge authentication, api-version
+gate, error format, paging and soft delete; in memory. Operation names for the devstack
+counters and faults are `secrets.<op>` and `certificates.<op>` (see the two API modules).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from devstack import bearer
+from devstack.keyvault.certificates_api import CertificatesApi
+from devstack.keyvault.model import Collection
+from devstack.keyvault.secrets_api import SecretsApi, SecretVersion
+from devstack.keyvault.service import API_VERSIONS, RESOURCE, TENANT_ID, KeyVaultService
+
+__all__ = ["API_VERSIONS", "RESOURCE", "TENANT_ID", "KeyVaultService", "build_service", "create_service"]
+
+
+def create_service(signing_key: str) -> KeyVaultService:
+    """A vault that accepts bearer tokens signed with `signing_key`."""
+    service = KeyVaultService(signing_key)
+    secrets: Collection[SecretVersion] = Collection("secret")
+    SecretsApi(service, secrets).register()
+    CertificatesApi(service, secrets).register()
+    return service
+
+
+def build_service(state_dir: Path) -> KeyVaultService:
+    """The vault of a devstack: trusts the stack's identity endpoint through `signing.key`."""
+    return create_service(bearer.load_key(state_dir))

@@ -1,0 +1,160 @@
+// The rotator: a Python 3.11 function app on the Flex Consumption plan (FC1) with a
+// system-assigned identity. Everything it reaches (its storage, Key Vault, the registries,
+// Application Insights) it reaches with that identity; no setting holds a secret.
+
+@description('Region of the plan and the app.')
+param location string
+
+@description('Tags applied to the plan and the app.')
+param tags object
+
+@description('Name of the Flex Consumption plan.')
+param planName string
+
+@description('Name of the function app (globally unique host name).')
+param name string
+
+@description('azd service name the app is tagged with (azure.yaml services key).')
+param serviceName string
+
+@description('Storage account of the app (AzureWebJobsStorage, identity-based).')
+param storageAccountName string
+
+@description('Blob endpoint of that account, with trailing slash.')
+param blobEndpoint string
+
+@description('Queue endpoint of that account.')
+param queueEndpoint string
+
+@description('Table endpoint of that account.')
+param tableEndpoint string
+
+@description('Container holding the deployment package.')
+param deploymentContainerName string
+
+@description('Application Insights connection string (not a secret: local auth is off on the component).')
+param applicationInsightsConnectionString string
+
+@description('The ROTATOR_* app settings, name to string value (built in main.bicep).')
+param rotatorSettings object
+
+@description('Upper bound of instances the plan scales out to.')
+@minValue(40)
+@maxValue(1000)
+param maximumInstanceCount int = 40
+
+@description('Memory of each instance.')
+@allowed([
+  2048
+  4096
+])
+param instanceMemoryMB int = 2048
+
+// Host storage by identity: the Functions host and the rotator's lease code
+// (Settings.storage_blob_url reads AzureWebJobsStorage__blobServiceUri) both use these.
+var platformSettings = [
+  {
+    name: 'AzureWebJobsStorage__accountName'
+    value: storageAccountName
+  }
+  {
+    name: 'AzureWebJobsStorage__blobServiceUri'
+    value: blobEndpoint
+  }
+  {
+    name: 'AzureWebJobsStorage__queueServiceUri'
+    value: queueEndpoint
+  }
+  {
+    name: 'AzureWebJobsStorage__tableServiceUri'
+    value: tableEndpoint
+  }
+  {
+    name: 'APPLICATIONINSIGHTS_CONNECTION_STRING'
+    value: applicationInsightsConnectionString
+  }
+  {
+    name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING'
+    value: 'Authorization=AAD'
+  }
+]
+
+var rotatorAppSettings = [
+  for setting in items(rotatorSettings): {
+    name: setting.key
+    value: setting.value
+  }
+]
+
+resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+  name: planName
+  location: location
+  tags: tags
+  kind: 'functionapp'
+  sku: {
+    tier: 'FlexConsumption'
+    name: 'FC1'
+  }
+  properties: {
+    reserved: true
+  }
+}
+
+resource app 'Microsoft.Web/sites@2024-04-01' = {
+  name: name
+  location: location
+  tags: union(tags, {
+    'azd-service-name': serviceName
+  })
+  kind: 'functionapp,linux'
+  identity: {
+    type: 'SystemAssigned'
+  }
+  properties: {
+    serverFarmId: plan.id
+    httpsOnly: true
+    publicNetworkAccess: 'Enabled'
+    siteConfig: {
+      minTlsVersion: '1.2'
+      scmMinTlsVersion: '1.2'
+      ftpsState: 'Disabled'
+      http20Enabled: true
+      appSettings: concat(platformSettings, rotatorAppSettings)
+    }
+    functionAppConfig: {
+      deployment: {
+        storage: {
+          type: 'blobContainer'
+          value: '${blobEndpoint}${deploymentContainerName}'
+          authentication: {
+            type: 'SystemAssignedIdentity'
+          }
+        }
+      }
+      scaleAndConcurrency: {
+        maximumInstanceCount: maximumInstanceCount
+        instanceMemoryMB: instanceMemoryMB
+      }
+      runtime: {
+        name: 'python'
+        version: '3.11'
+      }
+    }
+  }
+}
+
+// azd deploys to Flex Consumption with an Entra token; publishing with basic credentials stays off.
+resource publishingPolicies 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = [
+  for policy in ['scm', 'ftp']: {
+    parent: app
+    name: policy
+    properties: {
+      allow: false
+    }
+  }
+]
+
+output id string = app.id
+output name string = app.name
+output principalId string = app.identity.principalId
+output defaultHostName string = app.properties.defaultHostName

@@ -1,0 +1,160 @@
+"""Azure Container Registry management plane (ARM) through azure-mgmt-containerregistry.
+
+Every method that calls ARM declares the RBAC action it needs with `@needs`; the collected
+`REQUIRED_ARM_ACTIONS` is the single list that the infra custom role is tested against.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from functools import cache
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+
+from azure.core.credentials import TokenCredential
+
+from rotator.certificates import CertificateSlot
+from rotator.model import PASSWORD_SLOTS, NewPassword, PasswordName, PasswordSlot, TokenState
+from rotator.resource_ids import RegistryId, TargetScope, parse_registry_id
+
+if TYPE_CHECKING:
+    from azure.mgmt.containerregistry import ContainerRegistryManagementClient
+    from azure.mgmt.containerregistry.models import Registry, Token
+
+P = ParamSpec("P")
+R = TypeVar("R")
+_ACTIONS: set[str] = set()
+_PROVIDER = "Microsoft.ContainerRegistry/registries"
+
+
+def needs(*actions: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Record the RBAC actions a method performs (the source of REQUIRED_ARM_ACTIONS)."""
+    _ACTIONS.update(f"{_PROVIDER}{action}" for action in actions)
+    return lambda method: method
+
+
+class AcrError(RuntimeError):
+    """A registry or token problem worth a clear message (unknown token, not ready, ...)."""
+
+
+def token_id(registry: RegistryId, token: str) -> str:
+    return f"{registry}/tokens/{token}"
+
+
+class Acr:
+    """Thin adapter: SDK objects in, `rotator.model` objects out."""
+
+    def __init__(self, credential: TokenCredential, arm_endpoint: str, polling_interval: float | None = None) -> None:
+        self._credential = credential
+        self._endpoint = arm_endpoint.rstrip("/")
+        self._polling: dict[str, Any] = {} if polling_interval is None else {"polling_interval": polling_interval}
+        self._client = cache(self._make_client)
+
+    def _make_client(self, subscription: str) -> ContainerRegistryManagementClient:
+        from azure.mgmt.containerregistry import ContainerRegistryManagementClient
+
+        return ContainerRegistryManagementClient(
+            self._credential, subscription, base_url=self._endpoint,
+            credential_scopes=[f"{self._endpoint}/.default"], **self._polling)
+
+    # -- registries -----------------------------------------------------------------------
+    @needs("/read")
+    def registries_in(self, scope: TargetScope) -> Iterator[tuple[RegistryId, str]]:
+        """(registry id, login server) of every registry a ROTATOR_REGISTRIES entry names."""
+        client = self._client(scope.subscription)
+        registry_id = scope.registry_id()
+        if registry_id is not None:
+            yield registry_id, self.login_server(registry_id)
+            return
+        found = (client.registries.list_by_resource_group(scope.resource_group) if scope.resource_group
+                 else client.registries.list())
+        for registry in found:
+            yield parse_registry_id(str(registry.id)), _login_server(registry)
+
+    @needs("/read")
+    def login_server(self, registry: RegistryId) -> str:
+        return _login_server(self._client(registry.subscription).registries.get(registry.resource_group, registry.name))
+
+    # -- tokens ---------------------------------------------------------------------------
+    @needs("/tokens/read")
+    def list_tokens(self, registry: RegistryId, login_server: str) -> list[TokenState]:
+        client = self._client(registry.subscription)
+        return [_token_state(registry, login_server, token)
+                for token in client.tokens.list(registry.resource_group, registry.name)]
+
+    @needs("/tokens/read")
+    def get_token(self, registry: RegistryId, login_server: str, name: str) -> TokenState:
+        client = self._client(registry.subscription)
+        return _token_state(registry, login_server, client.tokens.get(registry.resource_group, registry.name, name))
+
+    @needs("/generateCredentials/action")
+    def generate_password(self, token: TokenState, slot: PasswordName, expiry: datetime) -> NewPassword:
+        """Regenerate exactly one slot. `name` is always sent: without it ACR regenerates both."""
+        from azure.mgmt.containerregistry.models import GenerateCredentialsParameters
+
+        registry = token.registry
+        poller = self._client(registry.subscription).registries.begin_generate_credentials(
+            registry.resource_group, registry.name,
+            GenerateCredentialsParameters(token_id=token_id(registry, token.name), name=slot, expiry=expiry),
+            **self._polling)
+        result = poller.result()
+        for password in result.passwords or []:
+            if password.name == slot and password.value:
+                return NewPassword(slot=slot, value=password.value,
+                                   expiry=password.expiry or expiry, username=result.username or token.name)
+        raise AcrError(f"generateCredentials for {registry.name}/{token.name} returned no value for {slot}")
+
+    @needs("/tokens/write", "/tokens/operationStatuses/read")
+    def set_certificates(self, token: TokenState, certificates: list[dict[str, Any]]) -> TokenState:
+        """PATCH the token's certificate list: a slot named without PEM is kept, one left out is removed."""
+        from azure.mgmt.containerregistry.models import (
+            TokenCertificate,
+            TokenCredentialsProperties,
+            TokenUpdateParameters,
+            TokenUpdateProperties,
+        )
+
+        registry = token.registry
+        update = TokenUpdateParameters(properties=TokenUpdateProperties(credentials=TokenCredentialsProperties(
+            certificates=[TokenCertificate(**c) for c in certificates])))
+        poller = self._client(registry.subscription).tokens.begin_update(
+            registry.resource_group, registry.name, token.name, update, **self._polling)
+        return _token_state(registry, token.login_server, poller.result())
+
+
+REQUIRED_ARM_ACTIONS: tuple[str, ...] = tuple(sorted(_ACTIONS))
+
+
+def _text(value: object) -> str | None:
+    """SDK enums are str subclasses whose str() is 'Enum.MEMBER'; we want the wire value."""
+    if value is None:
+        return None
+    return str(getattr(value, "value", value))
+
+
+def _login_server(registry: Registry) -> str:
+    if registry.properties is None or not registry.properties.login_server:
+        raise AcrError(f"registry {registry.name} reports no login server")
+    return str(registry.properties.login_server)
+
+
+def _token_state(registry: RegistryId, login_server: str, token: Token) -> TokenState:
+    props = token.properties
+    credentials = props.credentials if props is not None else None
+    passwords: dict[PasswordName, PasswordSlot] = {}
+    for password in (credentials.passwords if credentials is not None else None) or []:
+        if password.name in PASSWORD_SLOTS:
+            name: PasswordName = password.name
+            passwords[name] = PasswordSlot(name, password.creation_time, password.expiry)
+    certificates = tuple(
+        CertificateSlot(str(c.name), c.thumbprint.lower() if c.thumbprint else None, c.expiry)
+        for c in (credentials.certificates if credentials is not None else None) or [])
+    return TokenState(
+        registry=registry,
+        login_server=login_server,
+        name=str(token.name),
+        enabled=(props.status if props is not None else None) != "disabled",
+        provisioning_state=_text(props.provisioning_state if props is not None else None) or "Unknown",
+        passwords=passwords,
+        certificates=certificates,
+    )

@@ -1,0 +1,77 @@
+"""Verify a new password by logging in to the registry the way `docker login` does.
+
+`GET /v2/` -> 401 Bearer challenge -> `GET <realm>?service=...` with HTTP Basic -> access token
+-> `GET /v2/` with the bearer token -> 200. A new password can take up to 60 s to replicate,
+so 401s are retried until the verify timeout. Nothing here ever logs a password or a token.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import requests
+
+_CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
+REQUEST_TIMEOUT_SECONDS = 10
+
+
+@dataclass(frozen=True)
+class LoginOutcome:
+    ok: bool
+    attempts: int
+    detail: str  # why the last attempt failed (status codes, never credentials)
+
+
+class RegistryLogin:
+    """Logs in to ACR login servers with token credentials."""
+
+    def __init__(self, first_wait_seconds: float = 1.0, max_wait_seconds: float = 5.0,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self._first_wait = first_wait_seconds
+        self._max_wait = max_wait_seconds
+        self._sleep = sleep
+
+    def verify(self, login_server: str, username: str, password: str, timeout_seconds: float) -> LoginOutcome:
+        """Retry the login until it succeeds or `timeout_seconds` have passed."""
+        deadline = time.monotonic() + timeout_seconds
+        wait, attempts = self._first_wait, 0
+        with requests.Session() as session:
+            while True:
+                attempts += 1
+                ok, detail = self._attempt(session, login_server, username, password)
+                if ok:
+                    return LoginOutcome(True, attempts, detail)
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return LoginOutcome(False, attempts, detail)
+                self._sleep(min(wait, remaining))
+                wait = min(wait * 2, self._max_wait)
+
+    def _attempt(self, session: requests.Session, login_server: str, username: str,
+                 password: str) -> tuple[bool, str]:
+        base = f"https://{login_server}"
+        try:
+            challenge = session.get(f"{base}/v2/", timeout=REQUEST_TIMEOUT_SECONDS)
+            if challenge.status_code != 401:
+                return False, f"GET /v2/ without credentials answered {challenge.status_code}, expected 401"
+            params = dict(_CHALLENGE_PARAM.findall(challenge.headers.get("Www-Authenticate", "")))
+            if "realm" not in params:
+                return False, "the registry's 401 carries no Bearer realm"
+            issued = session.get(params["realm"], params={"service": params.get("service", login_server)},
+                                 auth=(username, password), timeout=REQUEST_TIMEOUT_SECONDS)
+            if issued.status_code != 200:
+                return False, f"the token service answered {issued.status_code}"
+            body = issued.json()
+            bearer = body.get("access_token") or body.get("token") if isinstance(body, dict) else None
+            if not bearer:
+                return False, "the token service answered 200 without an access token"
+            final = session.get(f"{base}/v2/", headers={"Authorization": f"Bearer {bearer}"},
+                                timeout=REQUEST_TIMEOUT_SECONDS)
+            if final.status_code != 200:
+                return False, f"GET /v2/ with the bearer token answered {final.status_code}"
+            return True, "logged in"
+        except (requests.RequestException, ValueError) as error:
+            return False, f"{type(error).__name__} talking to {login_server}"

@@ -1,0 +1,124 @@
+"""Key Vault secrets holding the token passwords (layout: DESIGN.md, Contracts).
+
+The scan lists every secret's properties in one paged call (values are not listed) and keeps
+those carrying the rotator's tags; a single token reads its secret by name.
+"""
+
+from __future__ import annotations
+
+import json
+from base64 import b64encode
+from collections.abc import Iterator
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from azure.core.credentials import TokenCredential
+from azure.core.exceptions import ResourceNotFoundError
+
+from rotator.model import (
+    OVERRIDE_TAGS,
+    SECRET_CONTENT_TYPE,
+    TAG_LOGIN_SERVER,
+    TAG_REGISTRY,
+    TAG_RESOURCE_GROUP,
+    TAG_SLOT,
+    TAG_SUBSCRIPTION,
+    TAG_TOKEN,
+    NewPassword,
+    SecretState,
+    TokenState,
+    secret_name,
+)
+
+if TYPE_CHECKING:
+    from azure.keyvault.secrets import SecretClient, SecretProperties
+
+DOCKERCONFIG_SUFFIX = "-dockerconfigjson"
+DOCKERCONFIG_CONTENT_TYPE = "application/vnd.docker.dockerconfigjson"
+
+
+def client_options(api_version: str | None, verify_challenge_resource: bool) -> dict[str, object]:
+    """Key Vault client options from settings: the API version pin and the challenge check."""
+    options: dict[str, object] = {"verify_challenge_resource": verify_challenge_resource}
+    if api_version:
+        options["api_version"] = api_version
+    return options
+
+
+class Vault:
+    """Adapter over SecretClient: `rotator.model` objects in and out, never a logged value."""
+
+    def __init__(self, credential: TokenCredential, vault_url: str, api_version: str | None,
+                 verify_challenge_resource: bool) -> None:
+        from azure.keyvault.secrets import SecretClient
+
+        self._client: SecretClient = SecretClient(
+            vault_url, credential, **client_options(api_version, verify_challenge_resource))
+
+    def tagged_secrets(self) -> Iterator[SecretState]:
+        """Every password and companion secret carrying the rotator's tags: one paged listing, no reads."""
+        for properties in self._client.list_properties_of_secrets():
+            tags = properties.tags or {}
+            if TAG_REGISTRY not in tags or TAG_TOKEN not in tags:
+                continue
+            expected = secret_name(tags[TAG_REGISTRY], tags[TAG_TOKEN])
+            if properties.name in (expected, expected + DOCKERCONFIG_SUFFIX):
+                yield _state(properties)
+
+    def current(self, registry: str, token: str) -> SecretState | None:
+        """The current version of the token's secret, or None when there is none yet."""
+        try:
+            return _state(self._client.get_secret(secret_name(registry, token)).properties)
+        except ResourceNotFoundError:
+            return None
+
+    def read_value(self, name: str, version: str | None = None) -> str:
+        """A secret's value: only for verification and for users who ask for it."""
+        return self._client.get_secret(name, version).value or ""
+
+    def publish(self, token: TokenState, password: NewPassword, not_before: datetime,
+                previous: SecretState | None) -> SecretState:
+        """Write the new current version: value, expiry, validity start, content type, tags."""
+        tags = {
+            TAG_REGISTRY: token.registry.name,
+            TAG_TOKEN: token.name,
+            TAG_SLOT: password.slot,
+            TAG_LOGIN_SERVER: token.login_server,
+            TAG_SUBSCRIPTION: token.registry.subscription,
+            TAG_RESOURCE_GROUP: token.registry.resource_group,
+        }
+        if previous is not None:
+            tags.update({k: v for k, v in previous.tags.items() if k in OVERRIDE_TAGS})
+        secret = self._client.set_secret(
+            secret_name(token.registry.name, token.name), password.value, content_type=SECRET_CONTENT_TYPE,
+            tags=tags, expires_on=password.expiry, not_before=not_before, enabled=True)
+        return _state(secret.properties)
+
+    def publish_dockerconfig(self, token: TokenState, password: NewPassword, not_before: datetime) -> str:
+        """The companion `.dockerconfigjson` secret for Kubernetes; returns its version."""
+        auth = b64encode(f"{password.username}:{password.value}".encode()).decode()
+        document = json.dumps({"auths": {token.login_server: {
+            "username": password.username, "password": password.value, "auth": auth}}})
+        name = secret_name(token.registry.name, token.name) + DOCKERCONFIG_SUFFIX
+        tags = {TAG_REGISTRY: token.registry.name, TAG_TOKEN: token.name, TAG_SLOT: password.slot}
+        secret = self._client.set_secret(name, document, content_type=DOCKERCONFIG_CONTENT_TYPE, tags=tags,
+                                         expires_on=password.expiry, not_before=not_before, enabled=True)
+        return str(secret.properties.version)
+
+    def dockerconfig_slot(self, registry: str, token: str) -> str | None:
+        """The slot the companion secret holds, or None when it does not exist."""
+        try:
+            secret = self._client.get_secret(secret_name(registry, token) + DOCKERCONFIG_SUFFIX)
+        except ResourceNotFoundError:
+            return None
+        return (secret.properties.tags or {}).get(TAG_SLOT)
+
+
+def _state(properties: SecretProperties) -> SecretState:
+    return SecretState(
+        name=str(properties.name),
+        version=properties.version,  # None in listings: Key Vault lists secrets without versions
+        tags=dict(properties.tags or {}),
+        expires_on=properties.expires_on,
+        enabled=bool(properties.enabled),
+    )

@@ -1,0 +1,86 @@
+"""What the engine knows about a token and its Key Vault secret: plain data, no SDK types.
+
+The adapters in `rotator/azure/` translate SDK objects into these, so the policy and the
+protocol can be tested without I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from rotator.certificates import CertificateSlot
+from rotator.resource_ids import RegistryId
+
+PasswordName = Literal["password1", "password2"]
+PASSWORD_SLOTS: tuple[PasswordName, PasswordName] = ("password1", "password2")
+
+# Tags of a managed secret (DESIGN.md, Contracts). A secret carrying them is managed by the rotator.
+TAG_REGISTRY = "acr-registry"
+TAG_TOKEN = "acr-token"
+TAG_SLOT = "acr-slot"
+TAG_LOGIN_SERVER = "acr-login-server"
+TAG_SUBSCRIPTION = "acr-subscription"
+TAG_RESOURCE_GROUP = "acr-resource-group"
+# Optional per-token overrides, set by people on the secret; carried over to every new version.
+TAG_VALIDITY_DAYS = "acr-validity-days"
+TAG_RENEW_BEFORE_DAYS = "acr-renew-before-days"
+OVERRIDE_TAGS = (TAG_VALIDITY_DAYS, TAG_RENEW_BEFORE_DAYS)
+SECRET_CONTENT_TYPE = "text/plain; acr-token-password"
+
+
+def other_slot(slot: PasswordName) -> PasswordName:
+    return "password2" if slot == "password1" else "password1"
+
+
+def secret_name(registry: str, token: str) -> str:
+    """The Key Vault secret of a token: `acr-<registry>-<token>`, lowercase."""
+    return f"acr-{registry}-{token}".lower()
+
+
+@dataclass(frozen=True)
+class PasswordSlot:
+    """One password slot as ARM reports it (never the value)."""
+
+    name: PasswordName
+    created: datetime | None
+    expiry: datetime | None
+
+
+@dataclass(frozen=True)
+class TokenState:
+    """A token as read from ARM."""
+
+    registry: RegistryId
+    login_server: str
+    name: str
+    enabled: bool
+    provisioning_state: str
+    passwords: dict[PasswordName, PasswordSlot] = field(default_factory=dict)
+    certificates: tuple[CertificateSlot, ...] = ()
+
+
+@dataclass(frozen=True)
+class SecretState:
+    """The current version of a token's secret (never its value)."""
+
+    name: str
+    version: str | None
+    tags: dict[str, str]
+    expires_on: datetime | None
+    enabled: bool
+
+    @property
+    def slot(self) -> str | None:
+        return self.tags.get(TAG_SLOT)
+
+
+@dataclass(frozen=True)
+class NewPassword:
+    """A generated password. `value` is secret: repr hides it, and nothing logs it."""
+
+    slot: PasswordName
+    value: str = field(repr=False)
+    expiry: datetime
+    username: str

@@ -1,0 +1,62 @@
+"""Readable tables and status rows for people (CLI) and JSON for programs (CLI --json, HTTP)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from rotator.model import PASSWORD_SLOTS
+
+if TYPE_CHECKING:
+    from rotator.scan import PlannedToken
+
+_MAX_CELL = 70
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    text = str(value)
+    if len(text) > 19 and text[4:5] == "-" and text[10:11] == "T":  # an ISO date from JSON
+        text = text[:16].replace("T", " ")
+    return text if len(text) <= _MAX_CELL else text[: _MAX_CELL - 1] + "…"
+
+
+def table(rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> str:
+    """A plain aligned text table with a header line."""
+    cells = [[_cell(row.get(column)) for column in columns] for row in rows]
+    widths = [max([len(column)] + [len(r[i]) for r in cells]) for i, column in enumerate(columns)]
+    lines = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in cells]
+    return "\n".join(lines) + "\n"
+
+
+def status_rows(plans: Iterable[PlannedToken]) -> list[dict[str, Any]]:
+    """One JSON-ready row per token: slots, expiries, next due date, planned action. Never a value."""
+    rows = []
+    for plan in plans:
+        token, decision = plan.token, plan.decision
+        row: dict[str, Any] = {
+            "registry": token.registry.name,
+            "token": token.name,
+            "enabled": token.enabled,
+            "active": plan.secret.slot if plan.secret else None,
+            "action": {"rotate": "would-rotate", "skip": "skipped", "refuse": "refused"}[decision.action],
+            "slot": decision.slot,
+            "reason": decision.reason,
+            "next_due": _iso(decision.due_at),
+            "certificates": [{"name": c.name, "thumbprint": c.thumbprint, "expiry": _iso(c.expiry)}
+                             for c in token.certificates],
+        }
+        for name in PASSWORD_SLOTS:
+            slot = token.passwords.get(name)
+            row[f"{name}_expiry"] = _iso(slot.expiry) if slot else None
+        rows.append(row)
+    return rows
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None

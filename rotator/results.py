@@ -1,0 +1,36 @@
+"""The result of one token's run: what the CLI prints, HTTP returns and the log line carries.
+
+It never holds a password: only names, slots, dates and reasons.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+Action = Literal["rotated", "skipped", "busy", "failed", "refused", "would-rotate", "certificate-updated",
+                 "would-update-certificate", "needs-renewal", "unchanged"]
+FAILING_ACTIONS = frozenset({"failed", "refused"})
+
+
+@dataclass(frozen=True)
+class Result:
+    registry: str
+    token: str
+    action: Action
+    reason: str
+    slot: str | None = None
+    expiry: datetime | None = None
+    version: str | None = None  # the Key Vault secret version published, if any
+    duration_ms: int | None = None
+    transient: bool = False  # a later retry could succeed (busy, throttled, not yet replicated)
+
+    @property
+    def failed(self) -> bool:
+        return self.action in FAILING_ACTIONS
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["expiry"] = self.expiry.isoformat() if self.expiry else None
+        return data

@@ -1,0 +1,209 @@
+"""Typed settings from app settings / environment variables, validated once at start.
+
+Every `ROTATOR_*` setting the code reads is declared in `SETTINGS` (infra tests cross-check the
+Bicep app settings against it). A bad value raises SettingsError naming the setting.
+Defaults are the Azure (production) values; only the env printed by `python -m devstack up`
+relaxes anything for the local stand-ins.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+
+from rotator.resource_ids import ResourceIdError, TargetScope, parse_target_scope
+
+AZURE_ARM_ENDPOINT = "https://management.azure.com"
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names it."""
+
+
+@dataclass(frozen=True)
+class SettingDoc:
+    name: str
+    default: str | None  # None = required where used
+    meaning: str
+
+
+SETTINGS: tuple[SettingDoc, ...] = (
+    SettingDoc("ROTATOR_REGISTRIES", None,
+               "Comma- or space-separated registry resource IDs to manage; an entry may also be a subscription "
+               "(`/subscriptions/<id>`) or resource group ID, meaning every registry in it."),
+    SettingDoc("ROTATOR_VAULT_URL", None, "Key Vault URL the credentials are published to, e.g. https://kv.vault.azure.net/"),
+    SettingDoc("ROTATOR_VALIDITY_DAYS", "90", "Lifetime of a new password (days)."),
+    SettingDoc("ROTATOR_RENEW_BEFORE_DAYS", "30",
+               "Rotate when the active password expires within this many days. Must be below the validity."),
+    SettingDoc("ROTATOR_MAX_PARALLEL", "4", "Tokens rotated at the same time by a scan (1-64)."),
+    SettingDoc("ROTATOR_INCLUDE_TOKENS", "*", "Comma-separated fnmatch patterns of token names to manage."),
+    SettingDoc("ROTATOR_EXCLUDE_TOKENS", "", "Comma-separated fnmatch patterns of token names to leave alone."),
+    SettingDoc("ROTATOR_ADOPT_UNMANAGED", "true",
+               "Adopt tokens that have no Key Vault secret yet (see README: adoption rule)."),
+    SettingDoc("ROTATOR_VERIFY_TIMEOUT_SECONDS", "90",
+               "How long a new password may take to log in (ACR replicates within 60 s) before the rotation fails."),
+    SettingDoc("ROTATOR_CLOCK_SKEW_SECONDS", "300", "Tolerance for clock differences between us, ARM and Key Vault."),
+    SettingDoc("ROTATOR_DOCKERCONFIGJSON", "false",
+               "Also publish `acr-<registry>-<token>-dockerconfigjson`, a .dockerconfigjson for Kubernetes."),
+    SettingDoc("ROTATOR_LEASE_CONTAINER", "acr-token-rotator-locks",
+               "Blob container holding one lease blob per token."),
+    SettingDoc("ROTATOR_SCHEDULE", "0 0 */6 * * *", "NCRONTAB schedule of the timer scan (six fields, seconds first)."),
+    SettingDoc("ROTATOR_ARM_ENDPOINT", AZURE_ARM_ENDPOINT, "Azure Resource Manager endpoint."),
+    SettingDoc("ROTATOR_KEYVAULT_API_VERSION", "",
+               "Key Vault REST API version; empty = the SDK's default. The stand-ins need 2025-07-01."),
+    SettingDoc("ROTATOR_KEYVAULT_VERIFY_CHALLENGE_RESOURCE", "true",
+               "Check that Key Vault's auth challenge names a vault.azure.net resource. "
+               "Only the stand-ins turn it off."),
+)
+SETTING_NAMES = frozenset(s.name for s in SETTINGS)
+_DEFAULTS = {s.name: s.default for s in SETTINGS}
+_PATTERN = re.compile(r"^[A-Za-z0-9*?\[\]!._-]+$")
+# Key Vault REST API versions: 7.4, 7.6-preview.2, 2025-07-01, ...
+_API_VERSION = re.compile(r"(\d+\.\d+|\d{4}-\d{2}-\d{2})(-preview(\.\d+)?)?", re.ASCII)
+# One NCRONTAB field: a list of `*`, numbers or ranges, each with an optional /step; month and
+# day-of-week (the last two fields) may also use names (Jan, Mon-Fri).
+_CRON_NUMERIC = r"(\*|\d+(-\d+)?)(/\d+)?"
+_CRON_NAMED = r"(\*|(\d+|[A-Za-z]{3,9})(-(\d+|[A-Za-z]{3,9}))?)(/\d+)?"
+_CRON_FIELDS = [re.compile(rf"{item}(,{item})*", re.ASCII) for item in [_CRON_NUMERIC] * 4 + [_CRON_NAMED] * 2]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the engine needs to know from configuration."""
+
+    targets: tuple[TargetScope, ...]
+    vault_url: str
+    validity: timedelta
+    renew_before: timedelta
+    max_parallel: int
+    include_tokens: tuple[str, ...]
+    exclude_tokens: tuple[str, ...]
+    adopt_unmanaged: bool
+    verify_timeout: timedelta
+    clock_skew: timedelta
+    dockerconfigjson: bool
+    lease_container: str
+    schedule: str
+    arm_endpoint: str
+    keyvault_api_version: str | None
+    keyvault_verify_challenge_resource: bool
+    storage_connection: str  # AzureWebJobsStorage connection string, or "" when identity-based
+    storage_blob_url: str  # AzureWebJobsStorage__blobServiceUri (identity-based), or ""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], require_targets: bool = True) -> Settings:
+        """Read and validate every setting; SettingsError names the first bad one."""
+        reader = _Reader(env)
+        validity = timedelta(days=reader.integer("ROTATOR_VALIDITY_DAYS", 1, 3650))
+        renew_before = timedelta(days=reader.integer("ROTATOR_RENEW_BEFORE_DAYS", 0, 3649))
+        if renew_before >= validity:
+            raise SettingsError(
+                f"ROTATOR_RENEW_BEFORE_DAYS ({renew_before.days}) must be shorter than "
+                f"ROTATOR_VALIDITY_DAYS ({validity.days}), or every password would be due as soon as it is made")
+        settings = cls(
+            targets=reader.targets(require_targets),
+            vault_url=reader.https_url("ROTATOR_VAULT_URL"),
+            validity=validity,
+            renew_before=renew_before,
+            max_parallel=reader.integer("ROTATOR_MAX_PARALLEL", 1, 64),
+            include_tokens=reader.patterns("ROTATOR_INCLUDE_TOKENS"),
+            exclude_tokens=reader.patterns("ROTATOR_EXCLUDE_TOKENS"),
+            adopt_unmanaged=reader.boolean("ROTATOR_ADOPT_UNMANAGED"),
+            verify_timeout=timedelta(seconds=reader.integer("ROTATOR_VERIFY_TIMEOUT_SECONDS", 1, 600)),
+            clock_skew=timedelta(seconds=reader.integer("ROTATOR_CLOCK_SKEW_SECONDS", 0, 3600)),
+            dockerconfigjson=reader.boolean("ROTATOR_DOCKERCONFIGJSON"),
+            lease_container=reader.container("ROTATOR_LEASE_CONTAINER"),
+            schedule=reader.schedule("ROTATOR_SCHEDULE"),
+            arm_endpoint=reader.https_url("ROTATOR_ARM_ENDPOINT").rstrip("/"),
+            keyvault_api_version=reader.api_version("ROTATOR_KEYVAULT_API_VERSION"),
+            keyvault_verify_challenge_resource=reader.boolean("ROTATOR_KEYVAULT_VERIFY_CHALLENGE_RESOURCE"),
+            storage_connection=env.get("AzureWebJobsStorage", "").strip(),
+            storage_blob_url=env.get("AzureWebJobsStorage__blobServiceUri", "").strip(),
+        )
+        return settings
+
+
+class _Reader:
+    """Reads one setting at a time, with its default, and names it in every error."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = env
+
+    def text(self, name: str) -> str:
+        assert name in SETTING_NAMES, name
+        value = self._env.get(name)
+        if value is None or not value.strip():
+            default = _DEFAULTS[name]
+            return default if default is not None else ""
+        return value.strip()
+
+    def required(self, name: str) -> str:
+        value = self.text(name)
+        if not value:
+            raise SettingsError(f"{name} is required and not set")
+        return value
+
+    def integer(self, name: str, low: int, high: int) -> int:
+        raw = self.text(name)
+        try:
+            value = int(raw)
+        except ValueError:
+            raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
+        if not low <= value <= high:
+            raise SettingsError(f"{name} must be between {low} and {high}, got {value}")
+        return value
+
+    def boolean(self, name: str) -> bool:
+        raw = self.text(name).lower()
+        if raw in ("true", "1", "yes", "on"):
+            return True
+        if raw in ("false", "0", "no", "off"):
+            return False
+        raise SettingsError(f"{name} must be true or false, got {raw!r}")
+
+    def https_url(self, name: str) -> str:
+        value = self.required(name)
+        if not re.fullmatch(r"https://[^\s/?#]+(/[^\s?#]*)?", value):
+            raise SettingsError(f"{name} must be an https:// URL, got {value!r}")
+        return value
+
+    def patterns(self, name: str) -> tuple[str, ...]:
+        items = tuple(p for p in re.split(r"[,\s]+", self.text(name)) if p)
+        for pattern in items:
+            if not _PATTERN.fullmatch(pattern):
+                raise SettingsError(f"{name} has an invalid token-name pattern {pattern!r}")
+        return items
+
+    def container(self, name: str) -> str:
+        value = self.text(name)
+        if not re.fullmatch(r"[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]", value):
+            raise SettingsError(f"{name} must be a valid blob container name (3-63 lowercase letters, digits, "
+                                f"single hyphens), got {value!r}")
+        return value
+
+    def schedule(self, name: str) -> str:
+        value = self.text(name)
+        fields = value.split()
+        if len(fields) != 6 or not all(p.fullmatch(f) for p, f in zip(_CRON_FIELDS, fields, strict=True)):
+            raise SettingsError(f"{name} must be an NCRONTAB expression with six fields (seconds first), "
+                                f"got {value!r}")
+        return value
+
+    def api_version(self, name: str) -> str | None:
+        value = self.text(name)
+        if value and not _API_VERSION.fullmatch(value):
+            raise SettingsError(f"{name} must be a Key Vault API version such as 7.6 or 2025-07-01, got {value!r}")
+        return value or None
+
+    def targets(self, required: bool) -> tuple[TargetScope, ...]:
+        raw = self.text("ROTATOR_REGISTRIES")
+        if not raw:
+            if required:
+                raise SettingsError("ROTATOR_REGISTRIES is required and not set")
+            return ()
+        try:
+            return tuple(parse_target_scope(item) for item in re.split(r"[,\s]+", raw) if item)
+        except ResourceIdError as error:
+            raise SettingsError(f"ROTATOR_REGISTRIES: {error}") from None

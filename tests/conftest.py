@@ -1,0 +1,40 @@
+"""Session fixtures: one stack of local stand-ins per test run, stopped at the end."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from devstack.stack import Stack
+
+REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
+
+
+@pytest.fixture(scope="session")
+def reference_dir() -> Path:
+    """The read-only public reference data beside the repository (../shared/reference)."""
+    assert REFERENCE.is_dir(), f"reference data not found at {REFERENCE}"
+    return REFERENCE
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """Every stand-in, started once; its env is exported into this process for DefaultAzureCredential."""
+    running = Stack(tmp_path_factory.mktemp("devstack"))
+    env = running.up()
+    saved = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    try:
+        yield running
+    finally:
+        dead = running.dead()
+        running.down()
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        assert not dead, "stand-ins died during the tests:\n" + "\n".join(dead)

@@ -1,0 +1,97 @@
+"""Fixtures for engine tests against the running stand-ins: seeded registries and a real engine."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import pytest
+import requests
+
+from devstack.control import AcrControl, Control, SeededRegistry
+from devstack.stack import Stack
+from rotator.azure.acr import Acr
+from rotator.passwords import Engine
+from rotator.settings import Settings
+from rotator.wiring import build_engine
+
+_names = itertools.count(1)
+
+
+def unique_registry_name(prefix: str = "reg") -> str:
+    """Registry names are global on the shared stand-in; each test gets its own."""
+    return f"{prefix}{next(_names)}{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="session")
+def acr_control(stack: Stack) -> AcrControl:
+    return AcrControl(stack.url("acr"), verify=str(stack.ca_file))
+
+
+@pytest.fixture(scope="session")
+def vault_control(stack: Stack) -> Control:
+    return Control(stack.url("keyvault"), verify=str(stack.ca_file))
+
+
+def set_replication_delay(stack: Stack, login_server: str, seconds: float) -> None:
+    """How long a regenerated password takes to work on this registry's login server (Azure: up to 60 s).
+
+    The delay counts from a password's creation on the stand-in's clock, so it also holds back passwords
+    made moments ago: `delay_new_passwords` ages those first."""
+    response = requests.post(f"https://{login_server}/_devstack/replication-delay", json={"seconds": seconds},
+                             verify=str(stack.ca_file), timeout=10)
+    response.raise_for_status()
+
+
+def delay_new_passwords(stack: Stack, acr: AcrControl, login_server: str, seconds: float) -> None:
+    """Only passwords generated from now on take `seconds` to work: existing ones are aged two hours."""
+    acr.set_clock_offset(2 * 3600)
+    set_replication_delay(stack, login_server, seconds)
+
+
+@dataclass
+class Harness:
+    """A seeded registry and an engine configured for it."""
+
+    stack: Stack
+    acr: AcrControl
+    registry: SeededRegistry
+    engine: Engine
+
+    @property
+    def registry_id(self) -> str:
+        return self.registry.id
+
+
+EngineFactory = Callable[..., Harness]
+
+
+@pytest.fixture
+def harness(stack: Stack, acr_control: AcrControl, vault_control: Control) -> Iterator[EngineFactory]:
+    """Seed a fresh registry with `tokens` and build an engine whose settings name it.
+
+    Faults and switches set by the test are cleared afterwards, so none leaks into the next test."""
+
+    def make(tokens: list[dict[str, object]], **settings: str) -> Harness:
+        registry = acr_control.seed(unique_registry_name(), tokens=tokens)
+        env = {**stack.env, "ROTATOR_REGISTRIES": registry.id, "ROTATOR_VERIFY_TIMEOUT_SECONDS": "20", **settings}
+        engine = build_engine(Settings.from_env(env))
+        made.append(registry.login_server)
+        return Harness(stack, acr_control, registry, engine)
+
+    made: list[str] = []
+    yield make
+    acr_control.clear_faults()
+    acr_control.set_clock_offset(0)
+    acr_control.settings(generate_credentials_async=False)
+    vault_control.clear_faults()
+    for login_server in made:
+        set_replication_delay(stack, login_server, 0)
+
+
+def fast_polling(engine: Engine) -> Engine:
+    """Token PATCHes answer Retry-After 10 like Azure; tests poll the stand-in faster."""
+    engine.acr = Acr(engine.acr._credential, engine.settings.arm_endpoint, polling_interval=0)
+    return engine

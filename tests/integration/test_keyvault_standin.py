@@ -1,0 +1,466 @@
+"""The Key Vault stand-in, driven by the real azure-keyvault-secrets/-certificates clients over HTTPS.
+
+The server runs in-process on a thread; the clients get only what our product passes to the
+stand-ins (`verify_challenge_resource=False`, a pinned `api_version`, the devstack CA).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import re
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+import pytest
+import requests
+from azure.core.credentials import AccessToken
+from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
+from azure.keyvault.certificates import (
+    CertificateClient,
+    CertificateContentType,
+    CertificatePolicy,
+    CertificateProperties,
+    KeyType,
+    KeyVaultCertificate,
+)
+from azure.keyvault.secrets import SecretClient
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.x509.oid import NameOID
+
+from devstack import bearer, tls
+from devstack.httpbase import serve
+from devstack.keyvault import TENANT_ID, KeyVaultService, build_service
+
+API_VERSION = "2025-07-01"
+VERSION_ID = re.compile(r"^[0-9a-f]{32}$")
+FOREIGN_KEY = "a-signing-key-of-another-devstack-instance"
+
+
+@dataclass(frozen=True)
+class Vault:
+    url: str
+    ca: str
+    signing_key: str
+    service: KeyVaultService
+
+    def control(self, method: str, what: str, body: dict[str, Any] | None = None) -> requests.Response:
+        return requests.request(method, f"{self.url}_devstack/{what}", json=body, verify=self.ca, timeout=10)
+
+
+class DevstackCredential:
+    """A TokenCredential minting devstack tokens directly (the product uses the identity endpoint)."""
+
+    def __init__(self, signing_key: str, resource: str | None = None) -> None:
+        self.signing_key = signing_key
+        self.resource = resource
+
+    def get_token(self, *scopes: str, claims: str | None = None, tenant_id: str | None = None,
+                  enable_cae: bool = False, **kwargs: Any) -> AccessToken:
+        token, expires_on = bearer.issue(self.signing_key, self.resource or scopes[0].removesuffix("/.default"))
+        return AccessToken(token, expires_on)
+
+
+@pytest.fixture(scope="module")
+def vault(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Vault]:
+    state = tmp_path_factory.mktemp("keyvault")
+    (state / "tls").mkdir()
+    ca = tls.create_ca(state / "tls")
+    server_files = tls.issue_server_cert(ca, state / "tls", "keyvault")
+    bearer.create_key(state)
+    service = build_service(state)
+    server = serve(service, state / "keyvault.port", server_files.cert, server_files.key)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    port = (state / "keyvault.port").read_text()
+    yield Vault(f"https://127.0.0.1:{port}/", str(ca.cert), bearer.load_key(state), service)
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_faults(vault: Vault) -> Iterator[None]:
+    yield
+    vault.control("DELETE", "faults")
+    vault.control("POST", "clock", {"offset_seconds": 0})
+
+
+def secret_client(vault: Vault, **kwargs: Any) -> SecretClient:
+    kwargs.setdefault("api_version", API_VERSION)
+    return SecretClient(vault.url, DevstackCredential(vault.signing_key), verify_challenge_resource=False,
+                        connection_verify=vault.ca, **kwargs)
+
+
+def certificate_client(vault: Vault) -> CertificateClient:
+    return CertificateClient(vault.url, DevstackCredential(vault.signing_key), verify_challenge_resource=False,
+                             api_version=API_VERSION, connection_verify=vault.ca)
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def whole_seconds(moment: dt.datetime) -> dt.datetime:
+    return moment.replace(microsecond=0)
+
+
+# -- protocol ------------------------------------------------------------------------------------
+
+def test_health_needs_no_token(vault: Vault) -> None:
+    assert vault.control("GET", "health").status_code == 200
+
+
+def test_request_without_token_gets_key_vault_challenge(vault: Vault) -> None:
+    response = requests.get(f"{vault.url}secrets/anything?api-version={API_VERSION}", verify=vault.ca, timeout=10)
+
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == (
+        f'Bearer authorization="https://login.microsoftonline.com/{TENANT_ID}", resource="https://vault.azure.net"')
+    assert response.json()["error"]["code"] == "Unauthorized"
+
+
+@pytest.mark.parametrize("token", [
+    pytest.param(lambda key: bearer.issue(FOREIGN_KEY, "https://vault.azure.net")[0], id="foreign-signature"),
+    pytest.param(lambda key: bearer.issue(key, "https://management.azure.com")[0], id="wrong-audience"),
+    pytest.param(lambda key: jwt.encode({"aud": "https://vault.azure.net", "exp": 1}, key, algorithm="HS256"),
+                 id="expired"),
+])
+def test_invalid_token_is_refused(vault: Vault, token: Any) -> None:
+    response = requests.get(f"{vault.url}secrets?api-version={API_VERSION}", verify=vault.ca, timeout=10,
+                            headers={"Authorization": f"Bearer {token(vault.signing_key)}"})
+
+    assert response.status_code == 401
+    assert "WWW-Authenticate" in response.headers
+
+
+@pytest.mark.parametrize("api_version", ["7.4", None], ids=["older", "sdk-default"])
+def test_unserved_api_version_is_bad_parameter(vault: Vault, api_version: str | None) -> None:
+    client = secret_client(vault, api_version=api_version) if api_version else SecretClient(
+        vault.url, DevstackCredential(vault.signing_key), verify_challenge_resource=False,
+        connection_verify=vault.ca)
+
+    with pytest.raises(HttpResponseError) as refused:
+        client.get_secret("anything")
+
+    assert refused.value.status_code == 400
+    assert refused.value.error is not None and refused.value.error.code == "BadParameter"
+
+
+def test_injected_429_with_retry_after_is_retried_by_the_sdk(vault: Vault) -> None:
+    client = secret_client(vault)
+    name = unique("throttled")
+    client.set_secret(name, "value")
+    before = vault.control("GET", "counters").json().get("secrets.get", 0)
+    vault.control("POST", "faults", {"operation": "secrets.get", "status": 429, "retry_after": 1, "times": 1})
+
+    assert client.get_secret(name).value == "value"
+    assert vault.control("GET", "counters").json()["secrets.get"] == before + 2
+
+
+# -- secrets -------------------------------------------------------------------------------------
+
+def test_set_secret_with_tags_content_type_and_expiry_reads_back(vault: Vault) -> None:
+    client = secret_client(vault)
+    name = unique("acr-reg-token")
+    expires = whole_seconds(dt.datetime.now(dt.UTC) + dt.timedelta(days=30))
+    not_before = whole_seconds(dt.datetime.now(dt.UTC))
+    tags = {"acr-registry": "reg", "acr-token": "token", "acr-slot": "password1"}
+
+    written = client.set_secret(name, "s3cret", content_type="text/plain", tags=tags, expires_on=expires,
+                                not_before=not_before)
+    read = client.get_secret(name)
+
+    assert VERSION_ID.match(written.properties.version or "")
+    assert written.id == f"{vault.url}secrets/{name}/{written.properties.version}"
+    assert read.value == "s3cret"
+    assert read.properties.version == written.properties.version
+    assert read.properties.tags == tags
+    assert read.properties.content_type == "text/plain"
+    assert read.properties.expires_on == expires
+    assert read.properties.not_before == not_before
+    assert read.properties.enabled is True
+    assert read.properties.created_on is not None and read.properties.updated_on is not None
+    assert read.properties.recovery_level == "Recoverable+Purgeable"
+
+
+def test_versions_are_listed_and_each_is_readable(vault: Vault) -> None:
+    client = secret_client(vault)
+    name = unique("versions")
+    first = client.set_secret(name, "one")
+    second = client.set_secret(name, "two")
+
+    listed = {p.version for p in client.list_properties_of_secret_versions(name, max_page_size=1)}
+
+    assert listed == {first.properties.version, second.properties.version}
+    assert client.get_secret(name).value == "two"
+    assert client.get_secret(name, first.properties.version).value == "one"
+
+
+def test_update_properties_and_disabled_version_hides_its_value(vault: Vault) -> None:
+    client = secret_client(vault)
+    name = unique("update")
+    old = client.set_secret(name, "old")
+    client.set_secret(name, "new")
+
+    updated = client.update_secret_properties(name, old.properties.version, enabled=False,
+                                              content_type="text/old", tags={"acr-slot": "password2"})
+
+    assert updated.enabled is False and updated.content_type == "text/old"
+    assert updated.tags == {"acr-slot": "password2"}
+    with pytest.raises(HttpResponseError) as refused:
+        client.get_secret(name, old.properties.version)
+    assert refused.value.status_code == 403
+    assert refused.value.error is not None and refused.value.error.code == "Forbidden"
+    assert client.get_secret(name).value == "new"
+    versions = {p.version: p.enabled for p in client.list_properties_of_secret_versions(name)}
+    assert versions[old.properties.version] is False
+
+
+def test_listing_secrets_pages_with_next_link(vault: Vault) -> None:
+    client = secret_client(vault)
+    prefix = unique("paged")
+    names = {f"{prefix}-{i}" for i in range(7)}
+    for name in names:
+        client.set_secret(name, "x")
+    before = vault.control("GET", "counters").json().get("secrets.list", 0)
+
+    pages = [list(p) for p in client.list_properties_of_secrets(max_page_size=3).by_page()]
+
+    listed = {p.name for page in pages for p in page}
+    assert names <= listed
+    assert all(len(page) <= 3 for page in pages)
+    assert len(pages) >= 3
+    assert vault.control("GET", "counters").json()["secrets.list"] - before == len(pages)
+
+
+def test_delete_purge_and_recover(vault: Vault) -> None:
+    client = secret_client(vault)
+    name = unique("deleted")
+    client.set_secret(name, "v")
+
+    deleted = client.begin_delete_secret(name, _polling_interval=0).result()
+    assert deleted.recovery_id == f"{vault.url}deletedsecrets/{name}"
+    with pytest.raises(ResourceNotFoundError):
+        client.get_secret(name)
+    assert client.get_deleted_secret(name).name == name
+    with pytest.raises(ResourceExistsError):
+        client.set_secret(name, "reuse before purge")
+
+    client.purge_deleted_secret(name)
+    with pytest.raises(ResourceNotFoundError):
+        client.get_deleted_secret(name)
+    assert client.set_secret(name, "after purge").value == "after purge"
+
+    client.begin_delete_secret(name, _polling_interval=0).wait()
+    client.begin_recover_deleted_secret(name, _polling_interval=0).wait()
+    assert client.get_secret(name).value == "after purge"
+
+
+@pytest.mark.parametrize("name, value, tags", [
+    pytest.param("bad_name", "v", None, id="bad-name"),
+    pytest.param("n" * 128, "v", None, id="name-too-long"),
+    pytest.param("big", "x" * (25 * 1024 + 1), None, id="value-over-25KiB"),
+    pytest.param("tagged", "v", {f"t{i}": "v" for i in range(16)}, id="16-tags"),
+])
+def test_invalid_secret_is_refused_with_bad_parameter(vault: Vault, name: str, value: str,
+                                                      tags: dict[str, str] | None) -> None:
+    with pytest.raises(HttpResponseError) as refused:
+        secret_client(vault).set_secret(name, value, tags=tags)
+
+    assert refused.value.status_code == 400
+    assert refused.value.error is not None and refused.value.error.code == "BadParameter"
+
+
+def test_limits_are_inclusive(vault: Vault) -> None:
+    client = secret_client(vault)
+    written = client.set_secret("n" * 127, "x" * (25 * 1024), tags={f"t{i}": "v" for i in range(15)})
+
+    assert len(written.value or "") == 25 * 1024
+
+
+def test_clock_offset_moves_created_and_updated(vault: Vault) -> None:
+    vault.control("POST", "clock", {"offset_seconds": 2 * 86400})
+
+    written = secret_client(vault).set_secret(unique("future"), "v")
+
+    assert written.properties.created_on is not None
+    assert written.properties.created_on > dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+
+
+# -- certificates --------------------------------------------------------------------------------
+
+def self_signed(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey, days: int = 90) -> x509.Certificate:
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "partner.example.com")])
+    now = dt.datetime.now(dt.UTC)
+    return (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=1)).not_valid_after(now + dt.timedelta(days=days))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("partner.example.com")]), critical=False)
+            .sign(key, hashes.SHA256()))
+
+
+def pkcs8(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey,
+          form: serialization.PrivateFormat = serialization.PrivateFormat.PKCS8) -> bytes:
+    return key.private_bytes(serialization.Encoding.PEM, form, serialization.NoEncryption())
+
+
+PEM_POLICY = CertificatePolicy(content_type=CertificateContentType.pem)
+
+
+def props(certificate: KeyVaultCertificate) -> CertificateProperties:
+    assert certificate.properties is not None
+    return certificate.properties
+
+
+def cer(certificate: KeyVaultCertificate) -> bytes:
+    return bytes(certificate.cer or b"")
+
+
+@pytest.fixture(scope="module")
+def rsa_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def test_pem_import_exposes_public_certificate_and_thumbprint(vault: Vault, rsa_key: rsa.RSAPrivateKey) -> None:
+    client = certificate_client(vault)
+    name = unique("partner-cert")
+    certificate = self_signed(rsa_key)
+    der = certificate.public_bytes(serialization.Encoding.DER)
+    pem = pkcs8(rsa_key) + certificate.public_bytes(serialization.Encoding.PEM)
+
+    imported = client.import_certificate(name, pem, policy=PEM_POLICY, tags={"acr-token": "t"})
+    read = client.get_certificate(name)
+
+    for view in (imported, read):
+        assert cer(view) == der
+        assert props(view).x509_thumbprint == hashlib.sha1(der).digest()  # noqa: S324
+        assert props(view).expires_on == certificate.not_valid_after_utc
+        assert props(view).not_before == certificate.not_valid_before_utc
+        assert props(view).tags == {"acr-token": "t"}
+        assert view.policy is not None and view.policy.content_type == CertificateContentType.pem
+        assert view.policy.key_type == KeyType.rsa and view.policy.san_dns_names == ["partner.example.com"]
+    version = props(read).version or ""
+    assert VERSION_ID.match(version)
+    assert read.secret_id == f"{vault.url}secrets/{name}/{version}"
+    assert cer(client.get_certificate_version(name, version)) == der
+    assert client.get_certificate_policy(name).subject == "CN=partner.example.com"
+
+
+def test_backing_secret_holds_key_and_certificate_and_is_read_only(vault: Vault,
+                                                                   rsa_key: rsa.RSAPrivateKey) -> None:
+    name = unique("backed")
+    certificate = self_signed(rsa_key)
+    certificate_client(vault).import_certificate(
+        name, pkcs8(rsa_key) + certificate.public_bytes(serialization.Encoding.PEM), policy=PEM_POLICY)
+    secrets = secret_client(vault)
+
+    backing = secrets.get_secret(name)
+
+    assert backing.properties.managed is True
+    assert backing.properties.content_type == CertificateContentType.pem
+    assert backing.properties.key_id is not None
+    assert "-----BEGIN PRIVATE KEY-----" in (backing.value or "")
+    assert x509.load_pem_x509_certificates((backing.value or "").encode()) == [certificate]
+    with pytest.raises(HttpResponseError) as refused:
+        secrets.set_secret(name, "overwrite")
+    assert refused.value.status_code == 403
+
+
+def test_versions_listing_and_update_of_certificates(vault: Vault, rsa_key: rsa.RSAPrivateKey) -> None:
+    client = certificate_client(vault)
+    name = unique("renewed")
+    first = client.import_certificate(
+        name, pkcs8(rsa_key) + self_signed(rsa_key, 30).public_bytes(serialization.Encoding.PEM), policy=PEM_POLICY)
+    client.import_certificate(
+        name, pkcs8(rsa_key) + self_signed(rsa_key, 60).public_bytes(serialization.Encoding.PEM))
+
+    versions = {p.version for p in client.list_properties_of_certificate_versions(name, max_page_size=1)}
+    first_version = props(first).version
+    updated = client.update_certificate_properties(name, first_version, enabled=False, tags={"state": "old"})
+
+    assert len(versions) == 2 and first_version in versions
+    assert props(updated).enabled is False and props(updated).tags == {"state": "old"}
+    assert name in {p.name for p in client.list_properties_of_certificates()}
+    with pytest.raises(HttpResponseError) as refused:
+        secret_client(vault).get_secret(name, first_version)
+    assert refused.value.status_code == 403
+
+
+def test_pkcs12_import_with_password(vault: Vault) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    certificate = self_signed(key)
+    pfx = pkcs12.serialize_key_and_certificates(b"partner", key, certificate, None,
+                                                serialization.BestAvailableEncryption(b"pfx-password"))
+    name = unique("pfx")
+
+    imported = certificate_client(vault).import_certificate(name, pfx, password="pfx-password")
+    backing = secret_client(vault).get_secret(name)
+
+    assert cer(imported) == certificate.public_bytes(serialization.Encoding.DER)
+    assert imported.policy is not None and imported.policy.key_type == KeyType.ec
+    assert backing.properties.content_type == CertificateContentType.pkcs12
+    key_back, certificate_back, _ = pkcs12.load_key_and_certificates(base64.b64decode(backing.value or ""), None)
+    assert certificate_back == certificate and key_back is not None
+
+
+@pytest.mark.parametrize("content", [
+    pytest.param(lambda key, cert: cert, id="no-private-key"),
+    pytest.param(lambda key, cert: pkcs8(key, serialization.PrivateFormat.TraditionalOpenSSL) + cert,
+                 id="pkcs1-key"),
+    pytest.param(lambda key, cert: pkcs8(rsa.generate_private_key(65537, 2048)) + cert, id="key-mismatch"),
+    pytest.param(lambda key, cert: pkcs8(key), id="no-certificate"),
+])
+def test_unusable_pem_import_is_refused(vault: Vault, rsa_key: rsa.RSAPrivateKey, content: Any) -> None:
+    cert_pem = self_signed(rsa_key).public_bytes(serialization.Encoding.PEM)
+
+    with pytest.raises(HttpResponseError) as refused:
+        certificate_client(vault).import_certificate(unique("refused"), content(rsa_key, cert_pem),
+                                                     policy=PEM_POLICY)
+
+    assert refused.value.status_code == 400
+    assert refused.value.error is not None and refused.value.error.code == "BadParameter"
+
+
+def test_pem_without_pem_policy_is_read_as_pkcs12_and_refused(vault: Vault, rsa_key: rsa.RSAPrivateKey) -> None:
+    pem = pkcs8(rsa_key) + self_signed(rsa_key).public_bytes(serialization.Encoding.PEM)
+
+    with pytest.raises(HttpResponseError) as refused:
+        certificate_client(vault).import_certificate(unique("no-policy"), pem)
+
+    assert refused.value.status_code == 400
+
+
+def test_certificate_delete_takes_backing_secret_and_purge_frees_the_name(vault: Vault,
+                                                                          rsa_key: rsa.RSAPrivateKey) -> None:
+    client = certificate_client(vault)
+    name = unique("retired")
+    pem = pkcs8(rsa_key) + self_signed(rsa_key).public_bytes(serialization.Encoding.PEM)
+    client.import_certificate(name, pem, policy=PEM_POLICY)
+
+    deleted = client.begin_delete_certificate(name, _polling_interval=0).result()
+
+    assert deleted.recovery_id == f"{vault.url}deletedcertificates/{name}"
+    with pytest.raises(ResourceNotFoundError):
+        secret_client(vault).get_secret(name)
+    with pytest.raises(ResourceExistsError):
+        client.import_certificate(name, pem, policy=PEM_POLICY)
+    client.purge_deleted_certificate(name)
+    assert client.import_certificate(name, pem, policy=PEM_POLICY).name == name
+
+
+def test_localhost_addressing_names_ids_after_the_host_used(vault: Vault) -> None:
+    url = vault.url.replace("127.0.0.1", "localhost")
+    client = SecretClient(url, DevstackCredential(vault.signing_key), verify_challenge_resource=False,
+                          api_version=API_VERSION, connection_verify=vault.ca)
+
+    written = client.set_secret(unique("localhost"), "v")
+
+    assert (written.id or "").startswith(f"{url}secrets/")

@@ -1,0 +1,235 @@
+"""The password protocol end to end against the stand-ins, through the real SDKs (issue 4 acceptance)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from azure.keyvault.secrets import SecretClient
+from azure.storage.blob import BlobLeaseClient, BlobServiceClient
+
+from devstack.control import password_spec, token_spec
+from rotator.azure.lease import TokenLocks
+from rotator.azure.login import RegistryLogin
+from rotator.model import TAG_SLOT, secret_name
+from rotator.resource_ids import parse_registry_id
+
+from .conftest import EngineFactory, Harness, delay_new_passwords, set_replication_delay
+
+TOKEN = "ci-pull"
+DAY = 86400.0
+
+
+def both_slots(expiry_days: float = 60) -> dict[str, object]:
+    expiry = time.time() + expiry_days * DAY
+    return token_spec(TOKEN, passwords={"password1": password_spec(expiry), "password2": password_spec(expiry)})
+
+
+def rotate(h: Harness, force: bool = True, **kwargs: object):
+    registry = parse_registry_id(h.registry.id)
+    return h.engine.rotate(registry, h.registry.login_server, TOKEN, force=force, **kwargs)  # type: ignore[arg-type]
+
+
+def vault_secret(h: Harness) -> SecretClient:
+    return h.engine.vault._client
+
+
+def current(h: Harness) -> tuple[str, str, str]:
+    """(slot tag, version, value) of the token's Key Vault secret."""
+    secret = vault_secret(h).get_secret(secret_name(h.registry.name, TOKEN))
+    return secret.properties.tags[TAG_SLOT], str(secret.properties.version), str(secret.value)
+
+
+def logs_in(h: Harness, password: str) -> bool:
+    return RegistryLogin(first_wait_seconds=0.05).verify(h.registry.login_server, TOKEN, password, 0).ok
+
+
+def generate_calls(h: Harness) -> int:
+    return h.acr.count("registries.generateCredentials")
+
+
+def wait_for(condition, what: str, seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+def test_forced_rotations_alternate_and_previous_value_keeps_working(harness: EngineFactory) -> None:
+    h = harness([both_slots()])
+    seen: list[tuple[str, str]] = []
+    for expected in ("password2", "password1", "password2"):
+        result = rotate(h)
+        assert result.action == "rotated", result
+        slot, version, value = current(h)
+        assert (result.slot, slot, result.version) == (expected, expected, version)
+        assert logs_in(h, value)
+        if seen:
+            previous_slot, previous_value = seen[-1]
+            assert previous_slot != slot
+            assert logs_in(h, previous_value), "the previous credential must work until its own expiry"
+        seen.append((slot, value))
+    assert len({value for _, value in seen}) == 3
+
+
+def test_not_due_token_is_skipped_without_any_write(harness: EngineFactory) -> None:
+    h = harness([both_slots()])
+    rotate(h)  # adopt: now managed, fresh for 90 days
+    h.acr.reset_counters()
+    result = rotate(h, force=False)
+    assert result.action == "skipped" and "not due until" in result.reason
+    assert generate_calls(h) == 0
+
+
+def test_dry_run_writes_nothing(harness: EngineFactory) -> None:
+    h = harness([both_slots(expiry_days=1)])
+    rotate(h)
+    slot, version, _ = current(h)
+    h.acr.reset_counters()
+    result = rotate(h, force=True, dry_run=True)
+    assert result.action == "would-rotate" and result.slot != slot
+    assert generate_calls(h) == 0
+    assert current(h)[1] == version
+
+
+@pytest.mark.parametrize("failure", ["publish", "verify-timeout"])
+def test_failure_after_generate_keeps_the_vault_credential_working(harness: EngineFactory, vault_control,
+                                                                    failure: str) -> None:
+    h = harness([both_slots()], ROTATOR_VERIFY_TIMEOUT_SECONDS="1")
+    rotate(h)
+    slot, version, value = current(h)
+    active_before = h.acr.token_passwords(h.registry.name, TOKEN)[slot].value
+    if failure == "publish":
+        vault_control.add_fault("secrets.set", status=403, times=None)
+    else:
+        delay_new_passwords(h.stack, h.acr, h.registry.login_server, 3600)
+
+    result = rotate(h)
+
+    assert result.action == "failed", result
+    assert ("nothing published" in result.reason) if failure == "verify-timeout" else "403" in result.reason
+    assert current(h)[1] == version, "Key Vault's current version must not change"
+    assert logs_in(h, value), "the credential consumers hold must keep working"
+    assert h.acr.token_passwords(h.registry.name, TOKEN)[slot].value == active_before, "active slot regenerated"
+
+    vault_control.clear_faults()
+    set_replication_delay(h.stack, h.registry.login_server, 0)
+    rerun = rotate(h)  # the active slot is unchanged, so the rerun targets the same standby slot
+    assert rerun.action == "rotated" and rerun.slot != slot
+    assert logs_in(h, current(h)[2])
+
+
+def test_crash_after_generate_leaves_vault_working_and_rerun_completes(harness: EngineFactory) -> None:
+    """A real crash: the CLI is killed with SIGKILL after generateCredentials, before it can publish."""
+    h = harness([both_slots()])
+    rotate(h)
+    slot, version, value = current(h)
+    active_before = h.acr.token_passwords(h.registry.name, TOKEN)[slot].value
+    delay_new_passwords(h.stack, h.acr, h.registry.login_server, 3600)
+    h.acr.reset_counters()
+    env = {**os.environ, **h.stack.env, "ROTATOR_REGISTRIES": h.registry.id, "ROTATOR_VERIFY_TIMEOUT_SECONDS": "600"}
+    victim = subprocess.Popen([sys.executable, "-m", "rotator", "rotate", h.registry.name, TOKEN, "--force"],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: generate_calls(h) == 1, "generateCredentials")
+    finally:
+        victim.kill()
+        victim.wait()
+    assert current(h)[1] == version and logs_in(h, value)
+    assert h.acr.token_passwords(h.registry.name, TOKEN)[slot].value == active_before
+    BlobLeaseClient(lease_blob(h)).break_lease(lease_break_period=0)  # stands in for the 60 s lease expiry
+    set_replication_delay(h.stack, h.registry.login_server, 0)
+    rerun = rotate(h)
+    assert rerun.action == "rotated" and rerun.slot != slot
+    assert logs_in(h, current(h)[2])
+
+
+def lease_blob(h: Harness):
+    service = BlobServiceClient.from_connection_string(h.stack.env["AzureWebJobsStorage"])
+    name = TokenLocks.blob_name(parse_registry_id(h.registry.id), TOKEN)
+    return service.get_blob_client(h.engine.settings.lease_container, name)
+
+
+def test_lease_lost_mid_rotation_publishes_nothing(harness: EngineFactory) -> None:
+    h = harness([both_slots()], ROTATOR_VERIFY_TIMEOUT_SECONDS="60")
+    rotate(h)
+    slot, version, value = current(h)
+    delay_new_passwords(h.stack, h.acr, h.registry.login_server, 2)
+    h.acr.reset_counters()
+    with ThreadPoolExecutor(1) as pool:
+        future = pool.submit(rotate, h)
+        wait_for(lambda: generate_calls(h) == 1, "generateCredentials")
+        blob = lease_blob(h)
+        BlobLeaseClient(blob).break_lease(lease_break_period=0)
+        blob.acquire_lease(lease_duration=15)  # someone else owns the token now
+        result = future.result(timeout=90)
+    assert result.action == "failed" and "lease" in result.reason and "nothing published" in result.reason
+    assert current(h)[1] == version and logs_in(h, value)
+
+
+def test_ten_concurrent_rotations_generate_once(harness: EngineFactory) -> None:
+    h = harness([both_slots()])
+    rotate(h)
+    delay_new_passwords(h.stack, h.acr, h.registry.login_server, 3)
+    h.acr.reset_counters()
+    start = threading.Barrier(10)
+
+    def run(_: int):
+        start.wait()
+        return rotate(h)
+
+    with ThreadPoolExecutor(10) as pool:
+        results = list(pool.map(run, range(10)))
+    actions = sorted(r.action for r in results)
+    assert generate_calls(h) == 1
+    assert actions == ["busy"] * 9 + ["rotated"]
+
+
+def test_throttling_and_server_errors_are_retried(harness: EngineFactory, vault_control) -> None:
+    h = harness([both_slots()])
+    rotate(h)
+    h.acr.add_fault("tokens.get", status=429, retry_after=1)
+    h.acr.add_fault("registries.generateCredentials", status=503, retry_after=1)
+    vault_control.add_fault("secrets.set", status=429, retry_after=1)
+    h.acr.reset_counters()
+    vault_control.reset_counters()
+    result = rotate(h)
+    assert result.action == "rotated", result
+    assert h.acr.count("tokens.get") == 2
+    assert generate_calls(h) == 2
+    assert vault_control.count("secrets.set") == 2
+
+
+def test_unknown_token_fails_clearly_and_writes_nothing(harness: EngineFactory, vault_control) -> None:
+    h = harness([both_slots()])
+    vault_control.reset_counters()
+    h.acr.reset_counters()
+    result = h.engine.rotate(parse_registry_id(h.registry.id), h.registry.login_server, "no-such-token", force=True)
+    assert result.action == "failed" and "not found" in result.reason
+    assert generate_calls(h) == 0 and vault_control.count("secrets.set") == 0
+
+
+def test_foreign_secret_is_refused(harness: EngineFactory) -> None:
+    h = harness([both_slots()])
+    vault_secret(h).set_secret(secret_name(h.registry.name, TOKEN), "someone else's", tags={"owner": "team-x"})
+    h.acr.reset_counters()
+    result = rotate(h)
+    assert result.action == "refused" and "not managed by the rotator" in result.reason
+    assert generate_calls(h) == 0
+    assert vault_secret(h).get_secret(secret_name(h.registry.name, TOKEN)).value == "someone else's"
+
+
+def test_expired_active_password_is_rotated_by_policy(harness: EngineFactory) -> None:
+    h = harness([both_slots()])
+    rotate(h)
+    slot, _, _ = current(h)
+    now = datetime.now(UTC)
+    h.engine.clock = lambda: now + timedelta(days=89)
+    result = rotate(h, force=False)
+    assert result.action == "rotated" and result.slot != slot and "renewal window" in result.reason
