@@ -121,7 +121,7 @@ class AcrControl(Control):
     """The ACR stand-in's own controls (its ARM base URL)."""
 
     def settings(self, *, generate_credentials_async: bool | None = None, page_size: int | None = None,
-                 polls_to_finish: int | None = None, seconds_to_finish: float | None | bool = False,
+                 polls_to_finish: int | None = None, seconds_to_finish: float | bool | None = False,
                  retry_after: int | None = None) -> dict[str, Any]:
         """Change the given switches and return all of them.
 

@@ -308,7 +308,7 @@ def _load_der(der: bytes) -> x509.Certificate:
         # Touch the fields we use: some malformations only surface when a field is decoded.
         certificate.subject.rfc4514_string()
         _ = (certificate.not_valid_before_utc, certificate.not_valid_after_utc)
-    except ValueError:
+    except (ValueError, x509.InvalidVersion):  # InvalidVersion (X.509 v2) is not a ValueError
         raise CertificateError(
             "not-a-certificate", "the CERTIFICATE block does not hold a valid X.509 certificate"
         ) from None

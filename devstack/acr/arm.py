@@ -7,6 +7,7 @@ identity endpoint and a supported `api-version`; any subscription id is accepted
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ from devstack.acr.validation import (
     ArmError,
     bad_request,
     check_api_version,
+    check_size,
     path_name,
 )
 from devstack.httpbase import Handler, Request, Response, Service
@@ -85,6 +87,7 @@ class AcrService(Service):
                 try:
                     self._authenticate(request)
                     check_api_version(request)
+                    check_size(request)
                     return handler(request)
                 except ArmError as error:
                     return error.response()
@@ -114,9 +117,7 @@ class AcrService(Service):
         registry = self.store.registry(name)
         if (registry is None or registry.subscription.lower() != subscription.lower()
                 or registry.resource_group.lower() != resource_group.lower()):
-            raise ArmError(404, "ResourceNotFound",
-                           f"The Resource '{PROVIDER}/registries/{name}' under resource group "
-                           f"'{resource_group}' was not found.")
+            raise resource_not_found(resource_group, name)
         return registry
 
     def operation_headers(self, request: Request, resource_id: str, operation: Operation,
@@ -160,7 +161,7 @@ class AcrService(Service):
     def page(self, request: Request, items: list[dict[str, Any]]) -> Response:
         """One page of a LIST, with a `nextLink` (`$skipToken`) while more remain."""
         token = request.query.get("$skipToken", "0")
-        if not token.isdigit():
+        if not re.fullmatch(r"[0-9]{1,9}", token):
             raise bad_request(f"The $skipToken '{token}' is invalid.", "InvalidParameter")
         start = int(token)
         end = start + max(1, self.switches.page_size)
@@ -169,6 +170,13 @@ class AcrService(Service):
             body["nextLink"] = (f"{self.base_url(request)}{request.path}"
                                 f"?api-version={quote(request.query['api-version'])}&$skipToken={end}")
         return Response(200, body)
+
+
+def resource_not_found(resource_group: str, registry: str, child: str = "") -> ArmError:
+    """ARM's 404; `child` is e.g. "tokens/<name>"."""
+    path = f"{PROVIDER}/registries/{registry}" + (f"/{child}" if child else "")
+    return ArmError(404, "ResourceNotFound",
+                    f"The Resource '{path}' under resource group '{resource_group}' was not found.")
 
 
 def scope_of(request: Request) -> tuple[str, str]:

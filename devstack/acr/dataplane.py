@@ -85,14 +85,12 @@ def _slot_refusal(slot: PasswordView, now: float, replication_delay: float) -> s
     return None
 
 
-def login_refusal(token: TokenView | None, password: str, now: float, replication_delay: float) -> str | None:
+def login_refusal(token: TokenView, password: str, now: float, replication_delay: float) -> str | None:
     """Why `password` does not log `token` in (a reason for tests, never shown to clients), or None.
 
     A password is good in a slot whose value matches, that has not expired and whose
     (re)generation is older than the replication delay, on an enabled token.
     """
-    if token is None:
-        return "unknown-token"
     matching = [slot for slot in token.passwords
                 if hmac.compare_digest(slot.value.encode(), password.encode())]
     if not matching:
@@ -277,24 +275,34 @@ def _login_error(status: int, code: str, message: str) -> Response:
 
 
 # -- streaming -----------------------------------------------------------------------------
+class _ClientGone(Exception):
+    """The client's connection failed while we read its body (not an OSError: those mean the backend)."""
+
+
 def _read_chunked(stream: BinaryIO) -> Iterator[bytes]:
-    """Decode a chunked request body as it arrives."""
-    while True:
-        size = int(stream.readline(1024).split(b";")[0].strip() or b"0", 16)
-        if size == 0:
-            while stream.readline(1024) not in (b"\r\n", b"\n", b""):
-                pass  # trailers
-            return
-        yield from _read_exactly(stream, size)
-        stream.readline(8)  # the CRLF after the chunk
+    """Decode a chunked request body as it arrives; ValueError for a malformed chunk size."""
+    try:
+        while True:
+            size = int(stream.readline(1024).split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                while stream.readline(1024) not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                return
+            yield from _read_exactly(stream, size)
+            stream.readline(8)  # the CRLF after the chunk
+    except OSError as error:
+        raise _ClientGone(str(error)) from error
 
 
 def _read_exactly(stream: BinaryIO, length: int) -> Iterator[bytes]:
     remaining = length
     while remaining:
-        block = stream.read(min(remaining, COPY_BLOCK_BYTES))
+        try:
+            block = stream.read(min(remaining, COPY_BLOCK_BYTES))
+        except OSError as error:
+            raise _ClientGone(str(error)) from error
         if not block:
-            raise ConnectionError("the client closed the connection mid-body")
+            raise _ClientGone("the client closed the connection mid-body")
         remaining -= len(block)
         yield block
 
@@ -398,18 +406,25 @@ class LoginService(Service):
             scopes = parse_scopes(request.query.get("scope", ""))
         except ValueError as error:
             return _login_error(400, "InvalidScope", str(error))
-        credentials = parse_basic(request.headers.get("authorization"))
-        token = self.lookup(self.registry_name, credentials[0]) if credentials else None
-        reason = login_refusal(token, credentials[1], self.now(),
-                               self.replication_delay_seconds) if credentials else "no-credentials"
-        if reason is not None or token is None:
+        outcome = self._authenticate(request.headers.get("authorization"))
+        if isinstance(outcome, str):
             with self.lock:
-                self.denials[reason or "unknown-token"] += 1
+                self.denials[outcome] += 1
             return _login_error(401, "Unauthorized", "the token name or password is wrong, the password has "
                                                      "expired, or the token is disabled")
-        access_token = self.signer.issue(token.name, grant(scopes, token.actions, self.prefix))
+        access_token = self.signer.issue(outcome.name, grant(scopes, outcome.actions, self.prefix))
         return Response(200, {"access_token": access_token, "token": access_token,
                               "expires_in": ACCESS_TOKEN_SECONDS})
+
+    def _authenticate(self, authorization: str | None) -> TokenView | str:
+        """The token that Basic credentials log in, or the reason they do not."""
+        credentials = parse_basic(authorization)
+        if credentials is None:
+            return "no-credentials"
+        token = self.lookup(self.registry_name, credentials[0])
+        if token is None:
+            return "unknown-token"
+        return login_refusal(token, credentials[1], self.now(), self.replication_delay_seconds) or token
 
     def _unrouted(self, request: Request) -> Response:
         if is_repository_path(request.path):  # reached only when attach() was not called
@@ -466,6 +481,10 @@ class LoginService(Service):
         connection = HTTPConnection(self.backend.address, timeout=BACKEND_TIMEOUT_SECONDS)
         try:
             upstream = self._send_upstream(handler, connection, target)
+        except _ClientGone:
+            _drop(handler)
+            connection.close()
+            return
         except ValueError as error:
             _refuse(handler, send, _registry_error(400, "SIZE_INVALID", f"unreadable request framing: {error}"))
             connection.close()
@@ -484,7 +503,10 @@ class LoginService(Service):
 
     def _send_upstream(self, handler: BaseHTTPRequestHandler, connection: HTTPConnection,
                        target: str) -> HTTPResponse:
-        """Send the request with its body streamed; ValueError for bad framing, OSError for a dead peer."""
+        """Send the request with its body streamed.
+
+        Raises ValueError for bad framing, _ClientGone when the client fails mid-body, OSError for the backend.
+        """
         body, chunked = _request_body(handler)
         connection.putrequest(handler.command, target, skip_host=True, skip_accept_encoding=True)
         connection.putheader("Host", self.backend.address)

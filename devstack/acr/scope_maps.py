@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from devstack.acr import render
-from devstack.acr.arm import OPERATION_PATH, REGISTRY_PATH, AcrService
+from devstack.acr.arm import OPERATION_PATH, REGISTRY_PATH, AcrService, resource_not_found
 from devstack.acr.store import Registry, ScopeMap, scope_map_name_from_id
 from devstack.acr.validation import (
     CHILD_NAME,
@@ -31,8 +31,7 @@ SCOPE_MAP_PATH = SCOPE_MAPS_PATH + r"/(?P<scope_map>[^/]+)"
 def find_scope_map(registry: Registry, name: str) -> ScopeMap:
     scope_map = registry.scope_maps.get(name.lower())
     if scope_map is None:
-        raise ArmError(404, "ResourceNotFound",
-                       f"The Resource '{render.SCOPE_MAP_TYPE}/{registry.name}/{name}' was not found.")
+        raise resource_not_found(registry.resource_group, registry.name, f"scopeMaps/{name}")
     return scope_map
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from devstack.acr import render
-from devstack.acr.arm import OPERATION_PATH, REGISTRY_PATH, AcrService
+from devstack.acr.arm import OPERATION_PATH, REGISTRY_PATH, AcrService, resource_not_found
 from devstack.acr.certificates import read_encoded_pem
 from devstack.acr.lro import Operation
 from devstack.acr.store import (
@@ -114,8 +114,7 @@ def register(service: AcrService) -> None:
     def find(registry: Registry, name: str) -> Token:
         token = registry.tokens.get(name.lower())
         if token is None:
-            raise ArmError(404, "ResourceNotFound",
-                           f"The Resource '{render.TOKEN_TYPE}/{registry.name}/{name}' was not found.")
+            raise resource_not_found(registry.resource_group, registry.name, f"tokens/{name}")
         return token
 
     def accepted(request: Request, registry: Registry, token: Token, state: str) -> Response:

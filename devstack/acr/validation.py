@@ -31,6 +31,7 @@ RESOURCE_GROUP_NAME = re.compile(r"^[-\w._()]{1,90}$")
 MAX_ACTIONS = 500
 MAX_TAGS = 50
 MAX_PEM_CHARS = 64 * 1024
+MAX_BODY_BYTES = 256 * 1024  # ARM bodies of ACR are small; httpbase drops anything over 1 MiB unanswered
 _EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC).timestamp()
 _LATEST = dt.datetime(9999, 12, 30, tzinfo=dt.UTC).timestamp()
 
@@ -53,10 +54,6 @@ def bad_request(message: str, code: str = "InvalidRequestContent") -> ArmError:
     return ArmError(400, code, message)
 
 
-def not_found(kind: str, name: str) -> ArmError:
-    return ArmError(404, "ResourceNotFound", f"The Resource '{kind}/{name}' was not found.")
-
-
 # -- request line --------------------------------------------------------------------------
 def check_api_version(request: Request) -> str:
     version = request.query.get("api-version")
@@ -68,6 +65,12 @@ def check_api_version(request: Request) -> str:
                        f"The api-version '{version}' is invalid. The supported versions are "
                        f"'{','.join(reversed(SUPPORTED_API_VERSIONS))}'.")
     return version
+
+
+def check_size(request: Request) -> None:
+    if len(request.body) > MAX_BODY_BYTES:
+        raise ArmError(413, "RequestEntityTooLarge",
+                       f"The request content is {len(request.body)} bytes; at most {MAX_BODY_BYTES} are accepted.")
 
 
 def path_name(request: Request, param: str, pattern: re.Pattern[str], kind: str) -> str:

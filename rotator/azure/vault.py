@@ -72,6 +72,13 @@ class Vault:
         except ResourceNotFoundError:
             return None
 
+    def current_by_name(self, name: str) -> SecretState | None:
+        """The current version of any secret, by its name (events name secrets, not tokens); None if absent."""
+        try:
+            return _state(self._client.get_secret(name).properties)
+        except ResourceNotFoundError:
+            return None
+
     def read_value(self, name: str, version: str | None = None) -> str:
         """A secret's value: only for verification and for users who ask for it."""
         return self._client.get_secret(name, version).value or ""

@@ -22,7 +22,10 @@ from azure.core.pipeline import PipelineResponse
 from azure.mgmt.containerregistry import ContainerRegistryManagementClient
 from azure.mgmt.containerregistry.models import Registry, Sku, Token, TokenProperties
 
-from tests.integration.test_acr_arm_support import ArmStandIn, arm, arm_server  # noqa: F401 - fixtures
+from tests.integration import test_acr_arm_support as support
+from tests.integration.test_acr_arm_support import ArmStandIn
+
+arm_server, arm = support.arm_server, support.arm  # the shared fixtures
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "reference" / "acr-api" / "2025-11-01" / "examples"
 EXACT_KEYS = frozenset({"id", "name", "provisioningState", "status", "scopeMapId", "actions", "username",

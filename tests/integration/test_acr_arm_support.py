@@ -24,12 +24,13 @@ from azure.mgmt.containerregistry.models import Registry, Sku
 from devstack import bearer, httpbase, tls
 from devstack.acr import registry_backend
 from devstack.acr.arm import AcrService
+from devstack.acr.controls import DEFAULT_RESOURCE_GROUP, DEFAULT_SUBSCRIPTION
 from devstack.acr.listeners import no_delay
 from devstack.acr.service import build_service
 from devstack.control import AcrControl, password_spec, token_spec
 
-SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
-RESOURCE_GROUP = "rg-acr-tests"
+SUBSCRIPTION = DEFAULT_SUBSCRIPTION  # where the seeding control puts registries unless told otherwise
+RESOURCE_GROUP = DEFAULT_RESOURCE_GROUP
 API_VERSION = "2025-11-01"
 ARM_RESOURCE = "https://management.azure.com/"
 T = TypeVar("T")
@@ -108,7 +109,7 @@ def arm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ArmStandIn]
     server = httpbase.serve(service, state_dir / "acr.port", state_dir / "tls" / "acr.pem",
                             state_dir / "tls" / "acr.key")
     no_delay(server)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     base_url = f"https://127.0.0.1:{server.server_address[1]}"
     try:

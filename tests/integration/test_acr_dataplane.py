@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -122,20 +123,22 @@ def book(clock: ShiftedClock) -> TokenBook:
 @pytest.fixture(scope="module")
 def planes(state_dir: Path, ca: tls.CertFiles, backend: registry_backend.RegistryBackend, book: TokenBook,
            clock: ShiftedClock) -> Iterator[dict[str, Plane]]:
-    started = {}
-    for name in REGISTRIES:
-        port = processes.free_port()
-        service = build_login_service(state_dir, name, f"127.0.0.1:{port}", book.lookup, clock.now)
-        server = serve_login(service, state_dir / f"{name}.port", state_dir / "tls" / "acr.pem",
-                             state_dir / "tls" / "acr.key", port=port)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        started[name] = (Plane(service, ca.cert), server, thread)
-    yield {name: plane for name, (plane, _, _) in started.items()}
-    for _, server, thread in started.values():
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    started: dict[str, tuple[Plane, ThreadingHTTPServer, threading.Thread]] = {}
+    try:
+        for name in REGISTRIES:
+            port = processes.free_port()
+            service = build_login_service(state_dir, name, f"127.0.0.1:{port}", book.lookup, clock.now)
+            server = serve_login(service, state_dir / f"{name}.port", state_dir / "tls" / "acr.pem",
+                                 state_dir / "tls" / "acr.key", port=port)
+            thread = threading.Thread(target=server.serve_forever, daemon=True)
+            thread.start()
+            started[name] = (Plane(service, ca.cert), server, thread)
+        yield {name: plane for name, (plane, _, _) in started.items()}
+    finally:
+        for _, server, thread in started.values():
+            server.shutdown()
+            server.server_close()
+            thread.join(timeout=5)
 
 
 @pytest.fixture(autouse=True)

@@ -354,6 +354,13 @@ REFUSED: dict[str, tuple[Callable[[], str | bytes], str, str]] = {
         "not-a-certificate",
         "not valid base64",
     ),
+    "x509-v2-version": (
+        lambda: pem_of_raw(
+            certificate_der(GOOD).replace(b"\xa0\x03\x02\x01\x02", b"\xa0\x03\x02\x01\x01", 1)
+        ),
+        "not-a-certificate",
+        "not hold a valid X.509 certificate",
+    ),
     "body-not-x509": (
         lambda: "-----BEGIN CERTIFICATE-----\n" + b64("not der at all!!") + "\n-----END CERTIFICATE-----\n",
         "not-a-certificate",

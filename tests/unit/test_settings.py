@@ -305,7 +305,7 @@ def test_registry_targets_give_registry_ids() -> None:
 # --- fuzz: whatever the value, the answer is Settings or SettingsError ---------------------------
 
 @pytest.mark.parametrize("name", sorted(SETTING_NAMES))
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(raw=st.text(max_size=40) | st.from_regex(r"[0-9\- ,./*a-z]{0,12}", fullmatch=True))
 def test_any_value_is_accepted_or_a_settings_error_naming_the_setting(name: str, raw: str) -> None:
     try:

@@ -1,0 +1,95 @@
+"""Azure Functions entry point (Python v2 programming model): triggers only, no logic.
+
+Each function adapts its trigger and calls `rotator`: the timer runs `rotator.timer_scan`, Event
+Grid runs `rotator.event_handling`, HTTP runs `rotator.http_api` (routes: docs/http-api.md).
+Why the imports inside the functions: the host imports this module on every cold start to index
+it, and the Azure SDKs cost ~300 ms to import; indexing needs none of them.
+"""
+
+import functools
+import os
+from typing import TYPE_CHECKING
+
+import azure.functions as func
+
+if TYPE_CHECKING:
+    from rotator.passwords import Engine
+
+app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+
+
+@functools.cache
+def engine() -> "Engine":
+    """One engine (credential, SDK clients, connection pools) per worker process, built on first use.
+
+    A settings error is not cached: the next invocation tries again (e.g. after an app setting fix).
+    """
+    from rotator.wiring import engine_from_env
+
+    return engine_from_env(os.environ)
+
+
+# --- timer ----------------------------------------------------------------------------------------
+
+
+@app.function_name("scheduled_scan")
+@app.retry(strategy="exponential_backoff", max_retry_count="3",
+           minimum_interval="00:00:10", maximum_interval="00:15:00")
+@app.timer_trigger(arg_name="timer", schedule="%ROTATOR_SCHEDULE%", run_on_startup=False, use_monitor=True)
+def scheduled_scan(timer: func.TimerRequest) -> None:
+    from rotator.timer_scan import scheduled_scan as run
+
+    run(engine, past_due=timer.past_due)
+
+
+# --- Event Grid -----------------------------------------------------------------------------------
+
+
+@app.function_name("keyvault_events")
+@app.event_grid_trigger(arg_name="event")
+def keyvault_events(event: func.EventGridEvent) -> None:
+    """Both schemas: a CloudEvents 1.0 delivery arrives as `func.CloudEvent` through the same binding."""
+    from rotator.event_handling import handle_delivered
+
+    handle_delivered(event, engine)
+
+
+# --- HTTP -----------------------------------------------------------------------------------------
+
+
+def _http(operation: str, req: func.HttpRequest) -> func.HttpResponse:
+    from rotator.http_api import ApiRequest, handle
+
+    reply = handle(operation, ApiRequest.build(req.method, req.route_params, req.params, req.headers,
+                                               req.get_body()), engine)
+    return func.HttpResponse(reply.body(), status_code=reply.status, headers=reply.all_headers())
+
+
+@app.function_name("list_tokens")
+@app.route(route="tokens", methods=[func.HttpMethod.GET])
+def list_tokens(req: func.HttpRequest) -> func.HttpResponse:
+    return _http("list_tokens", req)
+
+
+@app.function_name("get_token")
+@app.route(route="tokens/{registry}/{token}", methods=[func.HttpMethod.GET])
+def get_token(req: func.HttpRequest) -> func.HttpResponse:
+    return _http("get_token", req)
+
+
+@app.function_name("rotate_token")
+@app.route(route="tokens/{registry}/{token}/rotate", methods=[func.HttpMethod.POST])
+def rotate_token(req: func.HttpRequest) -> func.HttpResponse:
+    return _http("rotate_token", req)
+
+
+@app.function_name("put_certificate")
+@app.route(route="tokens/{registry}/{token}/certificate", methods=[func.HttpMethod.PUT])
+def put_certificate(req: func.HttpRequest) -> func.HttpResponse:
+    return _http("put_certificate", req)
+
+
+@app.function_name("openapi")
+@app.route(route="openapi.json", methods=[func.HttpMethod.GET])
+def openapi(req: func.HttpRequest) -> func.HttpResponse:
+    return _http("openapi", req)

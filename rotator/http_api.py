@@ -1,0 +1,286 @@
+"""The HTTP API, framework-free: (operation, method, route params, query, headers, body) -> (status, JSON).
+
+Why framework-free: `function_app.py` only adapts `func.HttpRequest` to :class:`ApiRequest`, so
+the same code answers behind the Functions host, behind `devstack.functions_host`, and in unit
+tests without either. The routes and their status codes are documented in `docs/http-api.md`
+and in the OpenAPI document this module serves (`rotator.openapi`).
+
+Rules every reply follows:
+- JSON bodies; errors are always ``{"error": {"code", "message"}}`` with a message safe to show.
+- Bad input is a 4xx, never a 5xx: names are checked against ACR's naming rules before any
+  Azure call, bodies are bounded (64 KiB) and typed.
+- Rotations are synchronous (200 with the result): one token takes seconds, bounded by
+  ROTATOR_VERIFY_TIMEOUT_SECONDS (at most 600 s; keep it under the 230 s HTTP limit of Azure's
+  front end, the default 90 s is). A caller learns the outcome without polling.
+- 5xx only for the app itself: 500 for invalid settings (a misconfigured app; the detail is
+  logged, not returned) or a bug, 502/503 when Azure failed (503 with Retry-After when a
+  retry could succeed).
+- Nothing here ever holds a password or a private key: results and status rows carry names,
+  slots, dates and reasons only, and an uploaded PEM is never echoed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from azure.core.exceptions import AzureError, ResourceNotFoundError
+
+from rotator.azure.acr import AcrError
+from rotator.azure.errors import describe, is_transient
+from rotator.certificates import MAX_CERTIFICATE_INPUT_BYTES
+from rotator.logs import log_event
+from rotator.names import valid_registry_name, valid_token_name
+from rotator.passwords import Engine
+from rotator.resource_ids import RegistryId
+from rotator.results import Result
+
+MAX_BODY_BYTES = MAX_CERTIFICATE_INPUT_BYTES  # 64 KiB: a certificate is far smaller, a JSON option object too
+PEM_MEDIA_TYPES = ("application/x-pem-file", "text/plain")
+RETRY_AFTER_SECONDS = 30  # a rotation holding the lease is usually done well within this
+_JSON_HEADERS = {
+    "Content-Type": "application/json; charset=utf-8",
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+}
+_ROTATE_OPTIONS = {"force", "dryRun"}
+logger = logging.getLogger("rotator.http")
+
+
+@dataclass(frozen=True)
+class ApiRequest:
+    """What the API needs from an HTTP request; header names are lowercase."""
+
+    method: str
+    route_params: Mapping[str, str] = field(default_factory=dict)
+    query: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+    @classmethod
+    def build(cls, method: str, route_params: Mapping[str, str], query: Mapping[str, str],
+              headers: Mapping[str, str], body: bytes | None) -> ApiRequest:
+        return cls(method.upper(), dict(route_params), dict(query),
+                   {name.lower(): value for name, value in headers.items()}, body or b"")
+
+
+@dataclass(frozen=True)
+class ApiResponse:
+    status: int
+    document: Any
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    def body(self) -> bytes:
+        return json.dumps(self.document, ensure_ascii=False, allow_nan=False).encode("utf-8")
+
+    def all_headers(self) -> dict[str, str]:
+        return {**_JSON_HEADERS, **self.headers}
+
+
+class ApiError(Exception):
+    """An error reply: status, a stable code and a message safe to show to the caller."""
+
+    def __init__(self, status: int, code: str, message: str, headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+        self.headers = dict(headers or {})
+
+    def response(self) -> ApiResponse:
+        return ApiResponse(self.status, {"error": {"code": self.code, "message": self.message}}, self.headers)
+
+
+class _Context:
+    """Builds the engine only when an operation needs it; invalid settings become a safe 500."""
+
+    def __init__(self, provider: Callable[[], Engine]) -> None:
+        self._provider = provider
+
+    def engine(self) -> Engine:
+        try:
+            return self._provider()
+        except ValueError as error:  # SettingsError, or no storage for the locks
+            log_event("misconfigured", level=logging.ERROR, reason=str(error))
+            raise ApiError(500, "Misconfigured", "the function app's settings are invalid; its log names the "
+                                                 "setting to fix") from None
+
+
+Handler = Callable[[ApiRequest, _Context], ApiResponse]
+
+
+def handle(operation: str, request: ApiRequest, engine_provider: Callable[[], Engine]) -> ApiResponse:
+    """Answer one request for `operation` (an operationId of the OpenAPI document)."""
+    method, handler = OPERATIONS[operation]
+    try:
+        if request.method != method:
+            raise ApiError(405, "MethodNotAllowed", f"{operation} takes {method}", {"Allow": method})
+        response = handler(request, _Context(engine_provider))
+    except ApiError as error:
+        response = error.response()
+    except AzureError as error:
+        response = _azure_failure(error).response()
+    except Exception:  # a bug must not leak details; the host would answer 500 anyway
+        logger.exception("unexpected error in %s", operation)
+        response = ApiError(500, "InternalError", "unexpected error; see the function app's log").response()
+    params = request.route_params
+    log_event("http", operation=operation, status=response.status, registry=params.get("registry"),
+              token=params.get("token"))
+    return response
+
+
+def _azure_failure(error: AzureError) -> ApiError:
+    if is_transient(error):
+        return ApiError(503, "TemporarilyUnavailable", f"{describe(error)}; retry later",
+                        {"Retry-After": str(RETRY_AFTER_SECONDS)})
+    return ApiError(502, "UpstreamFailed", describe(error))
+
+
+# --- operations ---------------------------------------------------------------------------------------
+
+
+def list_tokens(request: ApiRequest, context: _Context) -> ApiResponse:
+    """Every managed token (one listing per registry and one per vault): status rows, and scopes that failed."""
+    from rotator.render import status_rows
+    from rotator.scan import plan_all
+
+    plans, _, failures = plan_all(context.engine())
+    return ApiResponse(200, {"tokens": status_rows(plans), "failures": [f.to_json() for f in failures]})
+
+
+def get_token(request: ApiRequest, context: _Context) -> ApiResponse:
+    from rotator.render import status_rows
+    from rotator.scan import PlannedToken
+
+    engine, registry, login_server, token_name = _target(request, context)
+    token = _existing_token(engine, registry, login_server, token_name)
+    secret = engine.vault.current(registry.name, token.name)
+    return ApiResponse(200, status_rows([PlannedToken(token, secret, engine.plan(token, secret))])[0])
+
+
+def rotate_token(request: ApiRequest, context: _Context) -> ApiResponse:
+    """Rotate now if due (or forced); `dryRun` only plans. Synchronous: the reply is the result."""
+    force, dry_run = _rotate_options(request)
+    engine, registry, login_server, token_name = _target(request, context)
+    _existing_token(engine, registry, login_server, token_name)
+    result = engine.rotate(registry, login_server, token_name, force=force, dry_run=dry_run)
+    return _result_response(result, refused=(409, "Refused"))
+
+
+def put_certificate(request: ApiRequest, context: _Context) -> ApiResponse:
+    """Put an uploaded PEM certificate on the token (validated first; a refusal changes nothing)."""
+    from rotator.certificate_rotation import push_certificate
+
+    media_type = _media_type(request)
+    if media_type not in PEM_MEDIA_TYPES:
+        raise ApiError(415, "UnsupportedMediaType",
+                       f"send the PEM certificate as {' or '.join(PEM_MEDIA_TYPES)}")
+    _check_size(request)
+    dry_run = _boolean_query(request, "dryRun")
+    engine, registry, login_server, token_name = _target(request, context)
+    _existing_token(engine, registry, login_server, token_name)
+    result = push_certificate(engine, registry, login_server, token_name, request.body, dry_run=dry_run)
+    return _result_response(result, refused=(422, "CertificateRefused"))
+
+
+def openapi(request: ApiRequest, context: _Context) -> ApiResponse:
+    from rotator.openapi import document
+
+    return ApiResponse(200, document())
+
+
+OPERATIONS: dict[str, tuple[str, Handler]] = {
+    "list_tokens": ("GET", list_tokens),
+    "get_token": ("GET", get_token),
+    "rotate_token": ("POST", rotate_token),
+    "put_certificate": ("PUT", put_certificate),
+    "openapi": ("GET", openapi),
+}
+
+
+# --- pieces -------------------------------------------------------------------------------------------
+
+
+def _target(request: ApiRequest, context: _Context) -> tuple[Engine, RegistryId, str, str]:
+    """The managed registry and token the route names; 400 for impossible names, 404 for unmanaged ones."""
+    from rotator.scan import find_registry, selected
+
+    registry_name = request.route_params.get("registry", "")
+    token_name = request.route_params.get("token", "")
+    if not valid_registry_name(registry_name):
+        raise ApiError(400, "InvalidName", "registry must be an ACR registry name: 5-50 letters and digits")
+    if not valid_token_name(token_name):
+        raise ApiError(400, "InvalidName", "token must be an ACR token name: 5-50 letters, digits and dashes")
+    engine = context.engine()
+    try:
+        registry, login_server = find_registry(engine, registry_name)
+    except (AcrError, ResourceNotFoundError):
+        raise ApiError(404, "RegistryNotFound",
+                       f"registry {registry_name} is not managed by this app (ROTATOR_REGISTRIES)") from None
+    settings = engine.settings
+    if not selected(token_name, settings.include_tokens, settings.exclude_tokens):
+        raise ApiError(404, "TokenNotFound", f"token {token_name} is not managed by this app "
+                                             "(ROTATOR_INCLUDE_TOKENS/ROTATOR_EXCLUDE_TOKENS)")
+    return engine, registry, login_server, token_name
+
+
+def _existing_token(engine: Engine, registry: RegistryId, login_server: str, token_name: str) -> Any:
+    try:
+        return engine.acr.get_token(registry, login_server, token_name)
+    except ResourceNotFoundError:
+        raise ApiError(404, "TokenNotFound", f"no token {token_name} in registry {registry.name}") from None
+
+
+def _result_response(result: Result, refused: tuple[int, str]) -> ApiResponse:
+    if result.action == "busy":
+        raise ApiError(409, "Busy", result.reason, {"Retry-After": str(RETRY_AFTER_SECONDS)})
+    if result.action == "refused":
+        raise ApiError(*refused, result.reason)
+    if result.action == "failed":
+        if result.transient:
+            raise ApiError(503, "TemporarilyUnavailable", result.reason, {"Retry-After": str(RETRY_AFTER_SECONDS)})
+        raise ApiError(502, "UpstreamFailed", result.reason)
+    return ApiResponse(200, result.to_json())
+
+
+def _check_size(request: ApiRequest) -> None:
+    if len(request.body) > MAX_BODY_BYTES:
+        raise ApiError(413, "PayloadTooLarge", f"the body is larger than {MAX_BODY_BYTES // 1024} KiB")
+
+
+def _media_type(request: ApiRequest) -> str:
+    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+def _rotate_options(request: ApiRequest) -> tuple[bool, bool]:
+    """`{"force": bool, "dryRun": bool}`, both optional; an empty body means both false."""
+    _check_size(request)
+    if not request.body.strip():
+        return False, False
+    media_type = _media_type(request)
+    if media_type != "application/json" and not media_type.endswith("+json"):
+        raise ApiError(415, "UnsupportedMediaType", "send the options as application/json")
+    try:
+        options = json.loads(request.body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise ApiError(400, "InvalidJson", "the body is not valid UTF-8 JSON") from None
+    if not isinstance(options, dict):
+        raise ApiError(400, "InvalidBody", 'the body must be a JSON object like {"force": false, "dryRun": false}')
+    unknown = sorted(set(options) - _ROTATE_OPTIONS)
+    if unknown:
+        raise ApiError(400, "InvalidBody", f"unknown field(s): {', '.join(repr(k[:40]) for k in unknown[:5])}; "
+                                           "allowed: force, dryRun")
+    for name in _ROTATE_OPTIONS & set(options):
+        if not isinstance(options[name], bool):
+            raise ApiError(400, "InvalidBody", f"{name} must be true or false")
+    return bool(options.get("force", False)), bool(options.get("dryRun", False))
+
+
+def _boolean_query(request: ApiRequest, name: str) -> bool:
+    raw = request.query.get(name)
+    if raw is None or raw.lower() == "false":
+        return False
+    if raw.lower() == "true":
+        return True
+    raise ApiError(400, "InvalidQuery", f"{name} must be true or false")

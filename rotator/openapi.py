@@ -1,0 +1,222 @@
+"""The OpenAPI 3.0 document of the HTTP API, served at `GET /api/openapi.json`.
+
+Written as Python so the name patterns and limits come from the code that enforces them
+(`rotator.names`, `rotator.http_api`), and the action enums from `rotator.results`: the
+document cannot drift from what the API does. Tests run schemathesis against it.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, get_args
+
+from rotator.http_api import MAX_BODY_BYTES, PEM_MEDIA_TYPES, RETRY_AFTER_SECONDS
+from rotator.names import REGISTRY_NAME_PATTERN, TOKEN_NAME_PATTERN
+from rotator.results import Action
+
+_REF = "#/components"
+_NULLABLE_TIME = {"type": "string", "format": "date-time", "nullable": True}
+_NULLABLE_TEXT = {"type": "string", "nullable": True}
+
+
+def _ref(kind: str, name: str) -> dict[str, str]:
+    return {"$ref": f"{_REF}/{kind}/{name}"}
+
+
+def _error(description: str, retry_after: bool = False) -> dict[str, Any]:
+    response: dict[str, Any] = {"description": description,
+                                "content": {"application/json": {"schema": _ref("schemas", "Error")}}}
+    if retry_after:
+        response["headers"] = {"Retry-After": {"description": "Seconds to wait before retrying.",
+                                               "schema": {"type": "integer", "example": RETRY_AFTER_SECONDS}}}
+    return response
+
+
+def _ok(schema: str, description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _ref("schemas", schema)}}}
+
+
+def _responses(ok: dict[str, Any], *statuses: str) -> dict[str, Any]:
+    """Every operation can answer 401 (the host: no or wrong key), 500 (misconfigured app), 502/503 (Azure)."""
+    return {"200": ok, **{status: _ref("responses", status) for status in sorted({*statuses, "401", "500", "502",
+                                                                                     "503"})}}
+
+
+_TOKEN_PATH_PARAMETERS = [_ref("parameters", "registry"), _ref("parameters", "token")]
+
+_SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {"error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {"code": {"type": "string", "example": "TokenNotFound"},
+                           "message": {"type": "string"}},
+        }},
+    },
+    "Result": {
+        "type": "object",
+        "description": "What one run did to one token. Never a password.",
+        "required": ["registry", "token", "action", "reason", "slot", "expiry", "version", "duration_ms",
+                     "transient"],
+        "properties": {
+            "registry": {"type": "string"},
+            "token": {"type": "string"},
+            "action": {"type": "string", "enum": list(get_args(Action))},
+            "reason": {"type": "string"},
+            "slot": {**_NULLABLE_TEXT, "description": "password1/password2 or certificate1/certificate2"},
+            "expiry": {**_NULLABLE_TIME, "description": "expiry of the new password or certificate"},
+            "version": {**_NULLABLE_TEXT, "description": "the Key Vault secret version published"},
+            "duration_ms": {"type": "integer", "nullable": True},
+            "transient": {"type": "boolean", "description": "a later retry could succeed"},
+        },
+    },
+    "Certificate": {
+        "type": "object",
+        "required": ["name", "thumbprint", "expiry"],
+        "properties": {"name": {"type": "string"}, "thumbprint": _NULLABLE_TEXT, "expiry": _NULLABLE_TIME},
+    },
+    "TokenStatus": {
+        "type": "object",
+        "description": "A managed token: slots, expiries, next due date, planned action. Never a password.",
+        "required": ["registry", "token", "enabled", "active", "action", "slot", "reason", "next_due",
+                     "certificates", "password1_expiry", "password2_expiry"],
+        "properties": {
+            "registry": {"type": "string"},
+            "token": {"type": "string"},
+            "enabled": {"type": "boolean"},
+            "active": {**_NULLABLE_TEXT, "description": "the slot Key Vault's current version holds"},
+            "action": {"type": "string", "enum": ["would-rotate", "skipped", "refused"]},
+            "slot": {**_NULLABLE_TEXT, "description": "the slot the next rotation regenerates"},
+            "reason": {"type": "string"},
+            "next_due": _NULLABLE_TIME,
+            "certificates": {"type": "array", "items": _ref("schemas", "Certificate")},
+            "password1_expiry": _NULLABLE_TIME,
+            "password2_expiry": _NULLABLE_TIME,
+        },
+    },
+    "TokenList": {
+        "type": "object",
+        "required": ["tokens", "failures"],
+        "properties": {
+            "tokens": {"type": "array", "items": _ref("schemas", "TokenStatus")},
+            "failures": {"type": "array", "items": _ref("schemas", "Result"),
+                         "description": "registries or scopes that could not be read"},
+        },
+    },
+    "RotateOptions": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "force": {"type": "boolean", "default": False, "description": "rotate even when not due"},
+            "dryRun": {"type": "boolean", "default": False, "description": "plan only; write nothing"},
+        },
+    },
+}
+
+_RESPONSES: dict[str, Any] = {
+    "400": _error("Invalid input: a name ACR cannot have, malformed JSON, an unknown option."),
+    "401": {"description": "No or wrong function key (answered by the Functions host, without a body)."},
+    "404": _error("The registry or token does not exist or is not managed by this app."),
+    "409": _error("Busy (another run holds the token's lock; see Retry-After) or refused by the policy "
+                  "(the token's Key Vault secret is not the rotator's).", retry_after=True),
+    "413": _error(f"The body is larger than {MAX_BODY_BYTES // 1024} KiB."),
+    "415": _error("Wrong Content-Type."),
+    "422": _error("The certificate was refused (private key, expired, weak key or signature, not exactly one "
+                  "certificate...). The message says why; the input is never echoed."),
+    "500": _error("The function app is misconfigured (invalid settings; its log names the setting)."),
+    "502": _error("Azure refused or failed a call the app made."),
+    "503": _error("Azure is throttling or unavailable, or the new password did not log in in time: retry later.",
+                  retry_after=True),
+}
+
+_PARAMETERS: dict[str, Any] = {
+    "registry": {"name": "registry", "in": "path", "required": True,
+                 "description": "Registry name, one of those ROTATOR_REGISTRIES names or contains.",
+                 "schema": {"type": "string", "pattern": REGISTRY_NAME_PATTERN, "minLength": 5, "maxLength": 50,
+                            "example": "contosoregistry"}},
+    "token": {"name": "token", "in": "path", "required": True, "description": "Token name.",
+              "schema": {"type": "string", "pattern": TOKEN_NAME_PATTERN, "minLength": 5, "maxLength": 50,
+                         "example": "ci-pull"}},
+}
+
+_PATHS: dict[str, Any] = {
+    "/tokens": {"get": {
+        "operationId": "list_tokens",
+        "summary": "Every managed token with its slots, expiries, next due date and planned action.",
+        "responses": _responses(_ok("TokenList", "The managed tokens.")),
+    }},
+    "/tokens/{registry}/{token}": {
+        "parameters": _TOKEN_PATH_PARAMETERS,
+        "get": {
+            "operationId": "get_token",
+            "summary": "One managed token.",
+            "responses": _responses(_ok("TokenStatus", "The token."), "400", "404"),
+        },
+    },
+    "/tokens/{registry}/{token}/rotate": {
+        "parameters": _TOKEN_PATH_PARAMETERS,
+        "post": {
+            "operationId": "rotate_token",
+            "summary": "Rotate the token's standby password now if due, or when forced. Synchronous.",
+            "description": "Runs the whole protocol (lock, generate the standby slot, verify by logging in, "
+                           "publish to Key Vault) and answers with the result. An empty body means "
+                           "`{\"force\": false, \"dryRun\": false}`.",
+            "requestBody": {"required": False, "content": {"application/json": {
+                "schema": _ref("schemas", "RotateOptions")}}},
+            "responses": _responses(_ok("Result", "What was done (rotated, skipped, would-rotate...)."),
+                                    "400", "404", "409", "413", "415"),
+        },
+    },
+    "/tokens/{registry}/{token}/certificate": {
+        "parameters": _TOKEN_PATH_PARAMETERS,
+        "put": {
+            "operationId": "put_certificate",
+            "summary": "Put a PEM certificate (public certificate only) on the token.",
+            "description": "Goes into the empty slot, else the slot whose certificate expires first; a "
+                           "certificate already on the token changes nothing.",
+            "parameters": [{"name": "dryRun", "in": "query", "required": False,
+                            "description": "Validate and plan only.",
+                            "schema": {"type": "string", "enum": ["true", "false"]}}],
+            "requestBody": {"required": True, "content": {
+                media_type: {"schema": {"type": "string", "maxLength": MAX_BODY_BYTES}}
+                for media_type in PEM_MEDIA_TYPES}},
+            "responses": _responses(_ok("Result", "Updated, or unchanged when already on the token."),
+                                    "400", "404", "409", "413", "415", "422"),
+        },
+    },
+    "/openapi.json": {"get": {
+        "operationId": "openapi",
+        "summary": "This document.",
+        "responses": _responses({"description": "The OpenAPI document.",
+                                 "content": {"application/json": {"schema": {"type": "object"}}}}),
+    }},
+}
+
+
+def document() -> dict[str, Any]:
+    """The whole document (a fresh dict: callers may change it)."""
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "acr-token-rotator",
+            "version": "1.0.0",
+            "description": "Status, manual rotation and certificate upload for ACR repository-scoped tokens "
+                           "whose passwords the rotator keeps in Key Vault. No response ever contains a "
+                           "password or a private key.",
+        },
+        "servers": [{"url": "/api"}],
+        "security": [{"functionKey": []}, {"functionKeyQuery": []}],
+        "paths": copy.deepcopy(_PATHS),
+        "components": copy.deepcopy({
+            "securitySchemes": {
+                "functionKey": {"type": "apiKey", "in": "header", "name": "x-functions-key"},
+                "functionKeyQuery": {"type": "apiKey", "in": "query", "name": "code"},
+            },
+            "schemas": _SCHEMAS,
+            "responses": _RESPONSES,
+            "parameters": _PARAMETERS,
+        }),
+    }
+
