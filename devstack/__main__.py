@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "env":
             print(export_lines(stack.env))
         elif args.command == "status":
-            for process in stack.processes:
+            for process in stack.managed:
                 print(f"{process.name:16} pid {process.pid:<8} {'running' if is_running(process) else 'DEAD'}")
             dead = stack.dead()
             for report in dead:

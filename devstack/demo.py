@@ -62,7 +62,7 @@ def seed(acr: AcrControl, stack: Stack) -> str:
             TAG_SUBSCRIPTION: registry.subscription, TAG_RESOURCE_GROUP: registry.resource_group})
     print(f"registry {registry.name} ({registry.login_server}) with tokens:")
     for token in tokens:
-        slots = ", ".join(f"{slot} expires in {(spec['expiry'] - now) / DAY:.0f} d"  # type: ignore[operator]
+        slots = ", ".join(f"{slot} expires in {(spec['expiry'] - now) / DAY:.0f} d"
                           for slot, spec in token["passwords"].items()) or "no passwords"
         where = "password1 in Key Vault" if token["name"] in managed else "no Key Vault secret"
         print(f"  {token['name']:16} {token['status']:9} {slots:50} {where}")

@@ -35,7 +35,7 @@ class Stack:
     """A stack of stand-ins rooted at `state_dir`."""
 
     state_dir: Path
-    processes: list[processes.Managed] = field(default_factory=list)
+    managed: list[processes.Managed] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -78,15 +78,15 @@ class Stack:
 
     def down(self) -> None:
         """Stop every process this stack started (by PID), newest first."""
-        for process in reversed(self.processes):
+        for process in reversed(self.managed):
             processes.stop(process)
-        self.processes.clear()
+        self.managed.clear()
         (self.state_dir / STATE_FILE).unlink(missing_ok=True)
 
     def dead(self) -> list[str]:
         """One report (name and log tail) per process of this stack that is no longer running."""
         return [f"{p.name} (pid {p.pid}) is not running. Last lines of {p.log}:\n{processes.log_tail(p.log)}"
-                for p in self.processes if not processes.is_running(p)]
+                for p in self.managed if not processes.is_running(p)]
 
     @classmethod
     def load(cls, state_dir: Path) -> Stack:
@@ -107,7 +107,7 @@ class Stack:
         identity.create_header_secret(self.state_dir)
 
     def _track(self, managed: processes.Managed) -> None:
-        self.processes.append(managed)
+        self.managed.append(managed)
         self._save()  # so `down` finds it even if a later step fails
 
     def _start_python(self, name: str, https: bool) -> None:
@@ -147,7 +147,7 @@ class Stack:
         """True once the URL gives any HTTP answer (a 401/403 still means it is up)."""
         context = ssl.create_default_context(cafile=str(self.ca_file))
         try:
-            with urllib.request.urlopen(url, timeout=2, context=context):
+            with urllib.request.urlopen(url, timeout=2, context=context):  # noqa: S310 - our own URLs
                 return True
         except urllib.error.HTTPError:
             return True
@@ -177,7 +177,7 @@ class Stack:
         }
 
     def _save(self) -> None:
-        state = {"processes": [p.to_json() for p in self.processes], "env": self.env}
+        state = {"processes": [p.to_json() for p in self.managed], "env": self.env}
         tmp = self.state_dir / (STATE_FILE + ".tmp")
         tmp.write_text(json.dumps(state, indent=2))
         tmp.replace(self.state_dir / STATE_FILE)

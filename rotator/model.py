@@ -30,6 +30,14 @@ OVERRIDE_TAGS = (TAG_VALIDITY_DAYS, TAG_RENEW_BEFORE_DAYS)
 SECRET_CONTENT_TYPE = "text/plain; acr-token-password"
 
 
+def password_name(text: str | None) -> PasswordName | None:
+    """The slot named by `text`, or None when it names no password slot."""
+    for slot in PASSWORD_SLOTS:
+        if text == slot:
+            return slot
+    return None
+
+
 def other_slot(slot: PasswordName) -> PasswordName:
     return "password2" if slot == "password1" else "password1"
 
@@ -72,8 +80,9 @@ class SecretState:
     enabled: bool
 
     @property
-    def slot(self) -> str | None:
-        return self.tags.get(TAG_SLOT)
+    def slot(self) -> PasswordName | None:
+        """The active slot named by the slot tag; None when the tag is missing or names no slot."""
+        return password_name(self.tags.get(TAG_SLOT))
 
 
 @dataclass(frozen=True)

@@ -149,7 +149,7 @@ class Engine:
         if self.vault.dockerconfig_slot(token.registry.name, token.name) == secret.slot:
             return
         value = self.vault.read_value(secret.name)
-        password = NewPassword(secret.slot, value, secret.expires_on or self.clock(), token.name)  # type: ignore[arg-type]
+        password = NewPassword(secret.slot, value, secret.expires_on or self.clock(), token.name)
         self.vault.publish_dockerconfig(token, password, self.clock() - self.settings.clock_skew)
         log_event("repaired-dockerconfigjson", registry=token.registry.name, token=token.name, slot=secret.slot)
 
@@ -161,4 +161,4 @@ def decision_result(token: TokenState, decision: Decision, dry_run: bool) -> Res
                       decision.slot, decision.new_expiry)
     if decision.action == "refuse":
         return Result(token.registry.name, token.name, "refused", decision.reason)
-    return Result(token.registry.name, token.name, "skipped", decision.reason, expiry=decision.due_at)
+    return Result(token.registry.name, token.name, "skipped", decision.reason)

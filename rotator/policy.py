@@ -28,6 +28,7 @@ from rotator.model import (
     PASSWORD_SLOTS,
     TAG_REGISTRY,
     TAG_RENEW_BEFORE_DAYS,
+    TAG_SLOT,
     TAG_TOKEN,
     TAG_VALIDITY_DAYS,
     PasswordName,
@@ -107,8 +108,8 @@ def check_ownership(token: TokenState, secret: SecretState) -> str | None:
         return f"secret {secret.name} exists but has no {TAG_REGISTRY}/{TAG_TOKEN} tags: not managed by the rotator"
     if registry.lower() != token.registry.name.lower() or name.lower() != token.name.lower():
         return f"secret {secret.name} is tagged for {registry}/{name}, not {token.registry.name}/{token.name}"
-    if secret.slot not in PASSWORD_SLOTS:
-        return f"secret {secret.name} has slot tag {secret.slot!r}; expected password1 or password2"
+    if secret.slot is None:
+        return f"secret {secret.name} has slot tag {secret.tags.get(TAG_SLOT)!r}; expected password1 or password2"
     return None
 
 
@@ -145,7 +146,8 @@ def _plan(slot: PasswordName, reason: str, now: datetime, lifetimes: Lifetimes) 
 
 def _rotate_standby(token: TokenState, secret: SecretState, now: datetime, lifetimes: Lifetimes,
                     force: bool) -> Decision:
-    active: PasswordName = secret.slot  # type: ignore[assignment]  # checked by check_ownership
+    active = secret.slot
+    assert active is not None  # check_ownership refused secrets without a valid slot tag
     target = other_slot(active)
     if force:
         return _plan(target, "forced", now, lifetimes)

@@ -26,4 +26,6 @@ fi
 if [ $# -eq 0 ]; then
   set -- -d infra --framework bicep --skip-download --compact --quiet
 fi
+# A file checkov cannot parse is a failure, not a silent pass; no update check against PyPI.
+export CKV_PARSE_ERROR_FAIL=true CKV_SKIP_PACKAGE_UPDATE_CHECK=true
 exec "$VENV/bin/checkov" "$@"

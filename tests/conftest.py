@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from devstack.stack import Stack
+if TYPE_CHECKING:
+    from devstack.stack import Stack
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
 
@@ -23,6 +25,8 @@ def reference_dir() -> Path:
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """Every stand-in, started once; its env is exported into this process for DefaultAzureCredential."""
+    from devstack.stack import Stack  # only sessions that need the stand-ins pay for the import
+
     running = Stack(tmp_path_factory.mktemp("devstack"))
     env = running.up()
     saved = {name: os.environ.get(name) for name in env}

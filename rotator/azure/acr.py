@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 from azure.core.credentials import TokenCredential
 
 from rotator.certificates import CertificateSlot
-from rotator.model import PASSWORD_SLOTS, NewPassword, PasswordName, PasswordSlot, TokenState
+from rotator.model import NewPassword, PasswordName, PasswordSlot, TokenState, password_name
 from rotator.resource_ids import RegistryId, TargetScope, parse_registry_id
 
 if TYPE_CHECKING:
@@ -143,11 +143,11 @@ def _token_state(registry: RegistryId, login_server: str, token: Token) -> Token
     credentials = props.credentials if props is not None else None
     passwords: dict[PasswordName, PasswordSlot] = {}
     for password in (credentials.passwords if credentials is not None else None) or []:
-        if password.name in PASSWORD_SLOTS:
-            name: PasswordName = password.name
+        name = password_name(_text(password.name))
+        if name is not None:
             passwords[name] = PasswordSlot(name, password.creation_time, password.expiry)
     certificates = tuple(
-        CertificateSlot(str(c.name), c.thumbprint.lower() if c.thumbprint else None, c.expiry)
+        CertificateSlot(_text(c.name) or "", c.thumbprint.lower() if c.thumbprint else None, c.expiry)
         for c in (credentials.certificates if credentials is not None else None) or [])
     return TokenState(
         registry=registry,

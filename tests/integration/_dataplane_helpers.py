@@ -9,7 +9,6 @@ import gzip
 import hashlib
 import io
 import json
-import shutil
 import subprocess
 import tarfile
 import threading
@@ -17,11 +16,7 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import pytest
-
 from devstack.acr.store import PasswordView, TokenView
-
-SKOPEO_TIMEOUT_SECONDS = 60
 
 
 # -- tokens --------------------------------------------------------------------------------
@@ -154,45 +149,7 @@ def build_oci_image(layout: Path, tag: str = "v1", content: bytes = b"hello from
     return OciImage(layout, tag, manifest_digest, layer_digest)
 
 
-# -- skopeo --------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Skopeo:
-    """The real client, trusting our CA through --cert-dir, with its own HOME and auth file per login."""
-
-    executable: str
-    cert_dir: Path  # holds ca.crt
-    work: Path  # HOME, policy and auth files
-
-    @classmethod
-    def create(cls, ca_pem: Path, work: Path) -> Skopeo:
-        executable = shutil.which("skopeo")
-        if executable is None:
-            pytest.fail("`skopeo` is missing: `apt-get install skopeo` (or `./run setup`)")
-        cert_dir = work / "certs"
-        cert_dir.mkdir(parents=True)
-        shutil.copy(ca_pem, cert_dir / "ca.crt")
-        (work / "policy.json").write_text(json.dumps({"default": [{"type": "insecureAcceptAnything"}]}))
-        return cls(executable, cert_dir, work)
-
-    def run(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-        env = {"HOME": str(self.work), "PATH": "/usr/bin:/bin"}
-        return subprocess.run([self.executable, *args], input=stdin, capture_output=True, text=True,
-                              env=env, timeout=SKOPEO_TIMEOUT_SECONDS, check=False)
-
-    def login(self, server: str, user: str, password: str, authfile: Path) -> subprocess.CompletedProcess[str]:
-        """`skopeo login` with the password on stdin (never on the command line)."""
-        return self.run("login", "--authfile", str(authfile), "--cert-dir", str(self.cert_dir),
-                        "--username", user, "--password-stdin", server, stdin=password)
-
-    def copy(self, source: str, destination: str, authfile: Path) -> subprocess.CompletedProcess[str]:
-        return self.run("--policy", str(self.work / "policy.json"), "copy", "--quiet", "--authfile", str(authfile),
-                        "--src-cert-dir", str(self.cert_dir), "--dest-cert-dir", str(self.cert_dir),
-                        source, destination)
-
-    def inspect(self, reference: str, authfile: Path) -> subprocess.CompletedProcess[str]:
-        return self.run("inspect", "--authfile", str(authfile), "--cert-dir", str(self.cert_dir), reference)
-
-
+# -- skopeo ----------------------------------------------------------------------------------
 def ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
     """Assert a skopeo run succeeded, showing its stderr when not."""
     assert result.returncode == 0, f"skopeo {result.args[1:]} failed:\n{result.stderr}"

@@ -181,7 +181,7 @@ def test_generated_passwords_look_like_acrs(arm: ArmStandIn) -> None:
     result = client.registries.begin_generate_credentials(*_rg_reg(params),
                                                           params["generateCredentialsParameters"]).result()
     assert [p.name for p in result.passwords] == ["password1", "password2"]  # no name: both slots
-    assert all(len(p.value) == PASSWORD_LENGTH for p in result.passwords)
+    assert all(len(p.value or "") == PASSWORD_LENGTH for p in result.passwords or [])
     assert result.passwords[0].value != result.passwords[1].value
     assert all(p.expiry == result.passwords[0].expiry for p in result.passwords)
 
@@ -193,7 +193,7 @@ def test_token_certificate_reads_back_as_thumbprint_and_not_after(arm: ArmStandI
     _prepare(client, params, ("myScopeMap",))
     client.tokens.begin_create(*_rg_reg(params), params["tokenName"], params["tokenCreateParameters"]).result()
     token = client.tokens.get(*_rg_reg(params), params["tokenName"])
-    (certificate,) = token.properties.credentials.certificates
+    (certificate,) = token.properties.credentials.certificates or []
     assert certificate.thumbprint == "feeb79a888bf1415f8e17c4965a2a5bb5c8a2ff7"  # the example's, = SHA-1 of DER
     assert certificate.expiry.isoformat() == "2020-04-12T22:32:48+00:00"  # notAfter of reference/seed's PEM
     assert certificate.encoded_pem_certificate is None

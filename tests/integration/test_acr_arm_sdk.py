@@ -124,9 +124,9 @@ def test_generate_credentials_with_a_name_changes_only_that_slot(arm: ArmStandIn
         {"tokenId": _token_id("sdkreg05", "ci-token"), "name": slot, "expiry": expiry.isoformat()}).result()
 
     assert result.username == "ci-token"
-    (password,) = result.passwords
+    (password,) = result.passwords or []
     assert password.name == slot
-    assert len(password.value) == 52
+    assert len(password.value or "") == 52
     assert password.expiry == expiry
     after = arm.control.token_passwords("sdkreg05", "ci-token")
     other = "password2" if slot == "password1" else "password1"
@@ -191,9 +191,9 @@ def test_certificate_slots_through_patch(arm: ArmStandIn) -> None:
     first, first_thumb = _encoded_certificate(dt.datetime(2030, 1, 2, 3, 4, 5, tzinfo=dt.UTC))
     second, second_thumb = _encoded_certificate(dt.datetime(2031, 1, 2, 3, 4, 5, tzinfo=dt.UTC))
 
-    def certificates(body: dict[str, Any]) -> dict[str, tuple[str, dt.datetime]]:
+    def certificates(body: dict[str, Any]) -> dict[Any, tuple[Any, Any]]:
         token = client.tokens.begin_update(RESOURCE_GROUP, "sdkreg10", "cert-token", body).result()
-        return {c.name: (c.thumbprint, c.expiry) for c in token.properties.credentials.certificates}
+        return {c.name: (c.thumbprint, c.expiry) for c in token.properties.credentials.certificates or []}
 
     def patch(*entries: dict[str, str]) -> dict[str, Any]:
         return {"properties": {"credentials": {"certificates": list(entries)}}}
@@ -251,7 +251,7 @@ def test_registry_lists_by_subscription_and_by_resource_group(arm: ArmStandIn) -
     arm.control.seed("listreg02", resource_group="rg-two")
     arm.control.seed("listreg03", resource_group="rg-two", subscription="11111111-1111-1111-1111-111111111111")
     client = arm.client()
-    assert sorted(r.name for r in client.registries.list()) == ["listreg01", "listreg02"]
+    assert sorted(str(r.name) for r in client.registries.list()) == ["listreg01", "listreg02"]
     assert [r.name for r in client.registries.list_by_resource_group("rg-two")] == ["listreg02"]
     assert [r.name for r in arm.client("11111111-1111-1111-1111-111111111111").registries.list()] == ["listreg03"]
 
@@ -299,7 +299,7 @@ def test_seeded_states_read_back_through_the_sdk(arm: ArmStandIn) -> None:
     tokens = {t.name: t for t in arm.client().tokens.list(RESOURCE_GROUP, "sdkreg16")}
     assert tokens["off-token"].properties.status == "disabled"
     assert tokens["bare-token"].properties.credentials.passwords == []
-    (old,) = tokens["old-token"].properties.credentials.passwords
+    (old,) = tokens["old-token"].properties.credentials.passwords or []
     assert old.expiry.timestamp() == pytest.approx(now - DAY, abs=1e-3)
     assert old.creation_time.timestamp() == pytest.approx(now - 90 * DAY, abs=1e-3)
 

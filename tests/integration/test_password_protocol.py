@@ -159,7 +159,7 @@ def lease_blob(h: Harness):
 def test_lease_lost_mid_rotation_publishes_nothing(harness: EngineFactory) -> None:
     h = harness([both_slots()], ROTATOR_VERIFY_TIMEOUT_SECONDS="60")
     rotate(h)
-    slot, version, value = current(h)
+    _, version, value = current(h)
     delay_new_passwords(h.stack, h.acr, h.registry.login_server, 2)
     h.acr.reset_counters()
     with ThreadPoolExecutor(1) as pool:

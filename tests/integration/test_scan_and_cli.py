@@ -111,6 +111,7 @@ def test_cli_json_contract_and_exit_codes(harness: EngineFactory, monkeypatch) -
 def test_table_output_is_readable(harness: EngineFactory, monkeypatch) -> None:
     h = harness(states())
     code, out, _ = run_cli(h, monkeypatch, "scan", "--dry-run")
+    assert code == 0
     header, *rows = out.splitlines()
     assert header.split() == ["REGISTRY", "TOKEN", "ACTION", "SLOT", "EXPIRY", "REASON"]
     assert any("due-token" in row and "would-rotate" in row for row in rows)

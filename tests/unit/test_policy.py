@@ -56,8 +56,10 @@ def token(*slots: PasswordSlot, enabled: bool = True) -> TokenState:
 
 
 def healthy(active: PasswordName = "password1", **active_dates: datetime | None) -> TokenState:
-    """Both slots hold passwords; the active one has `active_dates` (default: fresh, expiring in 60 days)."""
-    return token(password(active, **active_dates), password(other_slot(active), NOW - 100 * DAY, NOW - 190 * DAY))
+    """Both slots hold passwords; the active one has `active_dates` (default: fresh, expiring in 60 days),
+    the standby is long expired."""
+    standby = password(other_slot(active), expiry=NOW - 100 * DAY, created=NOW - 190 * DAY)
+    return token(password(active, **active_dates), standby)
 
 
 def secret(slot: str | None = "password1", version: str | None = "v1", **tags: str | None) -> SecretState:
@@ -158,7 +160,8 @@ def test_an_event_for_the_current_version_is_only_a_hint(expiry: datetime, actio
 # --- due-ness of a managed token ------------------------------------------------------------------
 
 @pytest.mark.parametrize("active", PASSWORD_SLOTS)
-@pytest.mark.parametrize("dates", [{}, {"expiry": NEVER}, {"expiry": None, "created": None}], ids=str)
+@pytest.mark.parametrize("dates", [{}, {"expiry": NEVER}, {"expiry": None, "created": None}],
+                         ids=["fresh", "never-expires", "no-dates"])
 def test_forced_rotates_the_standby_slot(active: PasswordName, dates: dict[str, datetime | None]) -> None:
     decision = decide(healthy(active, **dates), secret(active), NOW, DEFAULTS, force=True)
     assert_rotates(decision, other_slot(active), "forced")

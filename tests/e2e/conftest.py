@@ -1,0 +1,231 @@
+"""What the function_app end-to-end tests share: the indexed app, the stand-ins, seeded tokens, the local host.
+
+`app.get_functions()` can be called once per FunctionApp object, so the index is one session
+fixture that the index test, the trigger tests and the local Functions host all use.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from azure.identity import DefaultAzureCredential
+from azure.keyvault.certificates import CertificateClient, CertificateContentType, CertificatePolicy
+from azure.keyvault.secrets import SecretClient
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+
+from devstack.control import AcrControl, password_spec, token_spec
+from devstack.functions_host import LocalServer, serve, start_in_thread
+from devstack.stack import KEYVAULT_API_VERSION, Stack
+from rotator.model import (
+    SECRET_CONTENT_TYPE,
+    TAG_LOGIN_SERVER,
+    TAG_REGISTRY,
+    TAG_RESOURCE_GROUP,
+    TAG_SLOT,
+    TAG_SUBSCRIPTION,
+    TAG_TOKEN,
+    secret_name,
+)
+
+DAY = 86400.0
+GENERATE = "registries.generateCredentials"
+
+
+def unique(prefix: str) -> str:
+    """A fresh ACR-valid name (letters, digits; tokens may add dashes)."""
+    return f"{prefix}{secrets.token_hex(4)}"
+
+
+@pytest.fixture(scope="session")
+def indexed_functions() -> list[Any]:
+    """function_app indexed once, as the worker does at load (`get_functions()` works once per app)."""
+    import function_app
+
+    return list(function_app.app.get_functions())
+
+
+@pytest.fixture(scope="session")
+def function_named(indexed_functions: list[Any]) -> Callable[[str], Any]:
+    by_name = {f.get_function_name(): f for f in indexed_functions}
+    return by_name.__getitem__
+
+
+@dataclass
+class World:
+    """The stand-ins as the tests drive them: ACR controls, Key Vault clients, one managed registry."""
+
+    stack: Stack
+    acr: AcrControl
+    secrets: SecretClient
+    certificates: CertificateClient
+    registry: str
+    registry_id: str
+
+    def generate_calls(self) -> int:
+        return self.acr.count(GENERATE)
+
+    def seed_registry(self, name: str) -> str:
+        """Create an empty registry; returns its resource ID."""
+        return self.acr.seed(name).id
+
+    def managed_token(self, days_left: float, *, registry: str | None = None, slot: str = "password1",
+                      name: str | None = None) -> ManagedToken:
+        """A token whose `slot` password expires in `days_left` days, published in Key Vault as the rotator would."""
+        registry = registry or self.registry
+        name = name or unique("tok-")
+        expiry = time.time() + days_left * DAY
+        seeded = self.acr.seed(registry, tokens=[token_spec(name, passwords={slot: password_spec(expiry)})])
+        secret = self.secrets.set_secret(
+            secret_name(registry, name), seeded.token(name).password(slot).value, content_type=SECRET_CONTENT_TYPE,
+            expires_on=datetime.fromtimestamp(expiry, UTC), not_before=datetime.now(UTC) - timedelta(minutes=5),
+            tags={TAG_REGISTRY: registry, TAG_TOKEN: name, TAG_SLOT: slot, TAG_LOGIN_SERVER: seeded.login_server,
+                  TAG_SUBSCRIPTION: seeded.subscription, TAG_RESOURCE_GROUP: seeded.resource_group})
+        return ManagedToken(self, registry, name, str(secret.properties.version))
+
+    def passwords(self, registry: str, token: str) -> dict[str, str]:
+        return {slot: p.value for slot, p in self.acr.token_passwords(registry, token).items()}
+
+
+@dataclass
+class ManagedToken:
+    world: World
+    registry: str
+    name: str
+    version: str  # the secret version the test published
+
+    @property
+    def secret_name(self) -> str:
+        return secret_name(self.registry, self.name)
+
+    def current(self) -> tuple[str | None, str | None]:
+        """(current secret version, its slot tag)."""
+        properties = self.world.secrets.get_secret(self.secret_name).properties
+        return properties.version, (properties.tags or {}).get(TAG_SLOT)
+
+
+@pytest.fixture(scope="session")
+def world(stack: Stack) -> Iterator[World]:
+    """One managed registry for the session; ROTATOR_REGISTRIES names it while the e2e tests run."""
+    credential = DefaultAzureCredential()
+    vault_url = os.environ["ROTATOR_VAULT_URL"]
+    options: dict[str, Any] = {"api_version": KEYVAULT_API_VERSION, "verify_challenge_resource": False}
+    acr = AcrControl(stack.url("acr"), verify=str(stack.ca_file))
+    registry = unique("e2efunc")
+    world = World(stack, acr, SecretClient(vault_url, credential, **options),
+                  CertificateClient(vault_url, credential, **options), registry, "")
+    world.registry_id = world.seed_registry(registry)
+    with registries_setting(world.registry_id):
+        yield world
+
+
+@contextlib.contextmanager
+def registries_setting(*registry_ids: str, **settings: str) -> Iterator[None]:
+    """Point the app at these registries (and other ROTATOR_* settings) and drop its cached engine."""
+    import function_app
+
+    changes = {"ROTATOR_REGISTRIES": " ".join(registry_ids), **settings}
+    saved = {name: os.environ.get(name) for name in changes}
+    os.environ.update(changes)
+    function_app.engine.cache_clear()
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        function_app.engine.cache_clear()
+
+
+@dataclass(frozen=True)
+class LocalHost:
+    url: str  # http://127.0.0.1:<port>/api
+    key: str
+
+    def headers(self, **extra: str) -> dict[str, str]:
+        return {"x-functions-key": self.key, **extra}
+
+
+@pytest.fixture(scope="session")
+def local_host(indexed_functions: list[Any], world: World) -> Iterator[LocalHost]:
+    """devstack.functions_host serving the real function objects on a free port."""
+    key = secrets.token_urlsafe(24)
+    server: LocalServer = serve(indexed_functions, key)
+    thread = start_in_thread(server)
+    try:
+        yield LocalHost(server.url, key)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+# --- certificates made for the tests -------------------------------------------------------------------
+
+
+def make_certificate(days: int = 365) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
+    """A strong, currently valid self-signed certificate (RSA 2048, SHA-256) and its key."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, unique("partner"))])
+    now = datetime.now(UTC)
+    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                   .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(hours=1))
+                   .not_valid_after(now + timedelta(days=days)).sign(key, hashes.SHA256()))
+    return key, certificate
+
+
+def pem(certificate: x509.Certificate) -> bytes:
+    return certificate.public_bytes(serialization.Encoding.PEM)
+
+
+def pkcs8(key: rsa.RSAPrivateKey) -> bytes:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
+def thumbprint(certificate: x509.Certificate) -> str:
+    return certificate.fingerprint(hashes.SHA1()).hex()  # noqa: S303 - ACR's thumbprint is SHA-1 by definition
+
+
+def import_vault_certificate(world: World, name: str, registry: str, token: str) -> x509.Certificate:
+    """A Key Vault certificate tagged for registry/token (PEM import with its key, as Key Vault needs)."""
+    key, certificate = make_certificate()
+    world.certificates.import_certificate(name, pkcs8(key) + pem(certificate),
+                                          policy=CertificatePolicy(content_type=CertificateContentType.pem),
+                                          tags={TAG_REGISTRY: registry, TAG_TOKEN: token})
+    return certificate
+
+
+def token_thumbprints(world: World, registry: str, token: str) -> set[str]:
+    """The certificate thumbprints ACR reports for the token (through ARM, like the rotator reads them)."""
+    from rotator.resource_ids import parse_registry_id
+    from rotator.wiring import engine_from_env
+
+    engine = engine_from_env(os.environ)
+    registry_id = parse_registry_id(world.acr.seed(registry).id)
+    state = engine.acr.get_token(registry_id, "unused", token)
+    return {c.thumbprint for c in state.certificates if c.thumbprint}
+
+
+def json_lines(text: str) -> list[dict[str, Any]]:
+    """The rotator's structured log lines (JSON objects) in captured log text."""
+    found = []
+    for line in text.splitlines():
+        start = line.find("{")
+        if start >= 0:
+            with contextlib.suppress(ValueError):
+                found.append(json.loads(line[start:]))
+    return found

@@ -1,0 +1,77 @@
+"""The stand-ins through the real SDKs, as the product uses them: DefaultAzureCredential, HTTPS, our CA."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import pytest
+from azure.core.exceptions import HttpResponseError
+from azure.identity import DefaultAzureCredential
+from azure.keyvault.certificates import CertificateClient, CertificateContentType, CertificatePolicy
+from azure.keyvault.secrets import SecretClient
+from azure.storage.blob import BlobServiceClient
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from devstack.stack import Stack
+
+
+def keyvault_options(stack: Stack) -> dict[str, object]:
+    return {"api_version": stack.env["ROTATOR_KEYVAULT_API_VERSION"], "verify_challenge_resource": False}
+
+
+def test_blob_lease_acquire_conflict_renew_release(stack: Stack) -> None:
+    service = BlobServiceClient.from_connection_string(stack.env["AzureWebJobsStorage"])
+    container = service.get_container_client(f"leases-{uuid.uuid4().hex[:8]}")
+    container.create_container()
+    blob = container.get_blob_client("token")
+    blob.upload_blob(b"")
+    lease = blob.acquire_lease(lease_duration=15)
+    rival = BlobServiceClient.from_connection_string(stack.env["AzureWebJobsStorage"]).get_blob_client(
+        container.container_name, "token")
+    with pytest.raises(HttpResponseError) as conflict:
+        rival.acquire_lease(lease_duration=15)
+    assert conflict.value.status_code == 409
+    lease.renew()
+    lease.release()
+    rival.acquire_lease(lease_duration=15).release()
+
+
+def test_secret_versions_tags_and_expiry_with_default_credential(stack: Stack) -> None:
+    client = SecretClient(stack.env["ROTATOR_VAULT_URL"], DefaultAzureCredential(), **keyvault_options(stack))
+    name = f"devstack-{uuid.uuid4().hex[:8]}"
+    expires = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=90)
+    first = client.set_secret(name, "one", tags={"acr-slot": "password1"}, content_type="text/plain",
+                              expires_on=expires)
+    second = client.set_secret(name, "two", tags={"acr-slot": "password2"}, content_type="text/plain",
+                               expires_on=expires)
+    latest = client.get_secret(name)
+    assert (latest.value, latest.properties.version) == ("two", second.properties.version)
+    assert latest.properties.tags == {"acr-slot": "password2"}
+    assert latest.properties.content_type == "text/plain" and latest.properties.expires_on == expires
+    versions = {v.version for v in client.list_properties_of_secret_versions(name)}
+    assert versions == {first.properties.version, second.properties.version}
+    assert client.get_secret(name, first.properties.version).value == "one"
+
+
+def test_certificate_import_and_public_read_back(stack: Stack) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "devstack import")])
+    now = dt.datetime.now(dt.UTC)
+    certificate = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
+                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                   .not_valid_before(now - dt.timedelta(minutes=1)).not_valid_after(now + dt.timedelta(days=30))
+                   .sign(key, hashes.SHA256()))
+    pem = (certificate.public_bytes(serialization.Encoding.PEM) + key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    client = CertificateClient(stack.env["ROTATOR_VAULT_URL"], DefaultAzureCredential(), **keyvault_options(stack))
+    name = f"devstack-cert-{uuid.uuid4().hex[:8]}"
+    policy = CertificatePolicy(issuer_name="Self", subject="CN=devstack import",
+                               content_type=CertificateContentType.pem)
+    client.import_certificate(name, pem, policy=policy)
+    read = client.get_certificate(name)
+    assert bytes(read.cer or b"") == certificate.public_bytes(serialization.Encoding.DER)
+    assert read.properties.x509_thumbprint == certificate.fingerprint(hashes.SHA1())  # noqa: S303 - thumbprint
