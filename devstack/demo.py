@@ -19,17 +19,10 @@ from azure.keyvault.secrets import SecretClient
 from devstack.control import AcrControl, password_spec, token_spec
 from devstack.prerequisites import PrerequisiteMissing
 from devstack.processes import StandInFailed
+from devstack.seeding import manage_in_vault
 from devstack.skopeo import Skopeo
 from devstack.stack import STATE_FILE, Stack
-from rotator.model import (
-    TAG_LOGIN_SERVER,
-    TAG_REGISTRY,
-    TAG_RESOURCE_GROUP,
-    TAG_SLOT,
-    TAG_SUBSCRIPTION,
-    TAG_TOKEN,
-    secret_name,
-)
+from rotator.model import TAG_LOGIN_SERVER, TAG_SLOT, secret_name
 
 DEMO_DIR = Path(__file__).resolve().parent.parent / ".devstack" / "demo"
 REGISTRY = "contosodemo"
@@ -56,10 +49,7 @@ def seed(acr: AcrControl, stack: Stack) -> str:
     client = vault_client(stack)
     managed = ("fresh-ci", "due-cluster", "expired-partner")
     for name in managed:
-        password = registry.token(name).password("password1")
-        client.set_secret(secret_name(REGISTRY, name), password.value, tags={
-            TAG_REGISTRY: REGISTRY, TAG_TOKEN: name, TAG_SLOT: "password1", TAG_LOGIN_SERVER: registry.login_server,
-            TAG_SUBSCRIPTION: registry.subscription, TAG_RESOURCE_GROUP: registry.resource_group})
+        manage_in_vault(client, registry, name)
     print(f"registry {registry.name} ({registry.login_server}) with tokens:")
     for token in tokens:
         slots = ", ".join(f"{slot} expires in {(spec['expiry'] - now) / DAY:.0f} d"

@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 MAX_BODY_BYTES = 1024 * 1024
+MAX_DRAIN_BYTES = 64 * 1024 * 1024  # beyond this an oversized body is not read; the connection is closed
 CONTROL_PREFIX = "/_devstack/"
 
 
@@ -201,11 +202,19 @@ def _make_handler(service: Service) -> type[BaseHTTPRequestHandler]:
 
         def _handle(self) -> None:
             split = urlsplit(self.path)
-            length = int(self.headers.get("Content-Length") or 0)
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+                if length < 0:
+                    raise ValueError
+            except ValueError:
+                self.close_connection = True
+                self._send(Response(400, {"error": {"code": "InvalidContentLength",
+                                                    "message": "Content-Length is not a whole number"}}))
+                return
             if length > MAX_BODY_BYTES:
+                self._drain(length)
                 self._send(Response(413, {"error": {"code": "RequestEntityTooLarge",
                                                     "message": f"the body exceeds {MAX_BODY_BYTES} bytes"}}))
-                self.close_connection = True
                 return
             body = self.rfile.read(length) if length else b""
             request = Request(
@@ -226,6 +235,17 @@ def _make_handler(service: Service) -> type[BaseHTTPRequestHandler]:
                 response = Response(500, {"error": {"code": "InternalServerError",
                                                     "message": f"{type(error).__name__}: {error}"}})
             self._send(response)
+
+        def _drain(self, length: int) -> None:
+            """Read and drop an oversized body, so the client gets our 413 instead of a reset connection."""
+            if length > MAX_DRAIN_BYTES:
+                self.close_connection = True
+                return
+            while length > 0:
+                chunk = self.rfile.read(min(length, 64 * 1024))
+                if not chunk:
+                    break
+                length -= len(chunk)
 
         def _send(self, response: Response) -> None:
             if response.body is None:

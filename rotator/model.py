@@ -30,6 +30,18 @@ OVERRIDE_TAGS = (TAG_VALIDITY_DAYS, TAG_RENEW_BEFORE_DAYS)
 SECRET_CONTENT_TYPE = "text/plain; acr-token-password"
 
 
+def secret_tags(registry: RegistryId, token: str, login_server: str, slot: PasswordName) -> dict[str, str]:
+    """The tags that mark a secret as the rotator's and say which slot it holds (DESIGN.md, Contracts)."""
+    return {
+        TAG_REGISTRY: registry.name,
+        TAG_TOKEN: token,
+        TAG_SLOT: slot,
+        TAG_LOGIN_SERVER: login_server,
+        TAG_SUBSCRIPTION: registry.subscription,
+        TAG_RESOURCE_GROUP: registry.resource_group,
+    }
+
+
 def password_name(text: str | None) -> PasswordName | None:
     """The slot named by `text`, or None when it names no password slot."""
     for slot in PASSWORD_SLOTS:

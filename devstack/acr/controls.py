@@ -9,11 +9,12 @@ Besides httpbase's faults, counters and clock:
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Any
 from urllib.parse import unquote
 
 from devstack.acr import registries
-from devstack.acr.arm import DEFAULT_PAGE_SIZE, AcrService
+from devstack.acr.arm import AcrService, Switches
 from devstack.acr.lro import LroPolicy
 from devstack.acr.store import (
     PASSWORD_SLOTS,
@@ -104,12 +105,13 @@ def _reset(service: AcrService) -> None:
         service.faults.clear()
         service.counters.clear()
     service.clock_offset_seconds = 0.0
-    defaults = LroPolicy()
-    service.policy.polls_to_finish = defaults.polls_to_finish
-    service.policy.seconds_to_finish = defaults.seconds_to_finish
-    service.policy.retry_after = defaults.retry_after
-    service.switches.generate_credentials_async = False
-    service.switches.page_size = DEFAULT_PAGE_SIZE
+    _restore_defaults(service.policy, LroPolicy())  # in place: the operation table holds this object
+    _restore_defaults(service.switches, Switches())
+
+
+def _restore_defaults(target: LroPolicy | Switches, defaults: LroPolicy | Switches) -> None:
+    for item in fields(defaults):
+        setattr(target, item.name, getattr(defaults, item.name))
 
 
 # -- seeding -----------------------------------------------------------------------------

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib
 import logging
-import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -88,7 +87,6 @@ class LoginListeners:
         forwarding = _Forwarding()
         server = serve(forwarding, port_dir / f"{registry_name.lower()}.port",
                        self.state_dir / "tls" / "acr.pem", self.state_dir / "tls" / "acr.key")
-        no_delay(server)
         login_server = f"127.0.0.1:{server.server_address[1]}"
         forwarding.target = self._data_plane(registry_name, login_server)
         attach = getattr(forwarding.target, "attach", None)
@@ -132,15 +130,6 @@ class LoginListeners:
             names = list(self._listeners)
         for name in names:
             self.stop(name)
-
-
-def no_delay(server: ThreadingHTTPServer) -> None:
-    """Turn Nagle off for every connection the server accepts (Linux copies it from the listening socket).
-
-    httpbase writes headers and body separately; with Nagle on, each answer then waits ~40 ms
-    for the client's delayed ACK.
-    """
-    server.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def _shut(listener: _Listener) -> None:

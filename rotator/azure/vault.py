@@ -18,16 +18,14 @@ from azure.core.exceptions import ResourceNotFoundError
 from rotator.model import (
     OVERRIDE_TAGS,
     SECRET_CONTENT_TYPE,
-    TAG_LOGIN_SERVER,
     TAG_REGISTRY,
-    TAG_RESOURCE_GROUP,
     TAG_SLOT,
-    TAG_SUBSCRIPTION,
     TAG_TOKEN,
     NewPassword,
     SecretState,
     TokenState,
     secret_name,
+    secret_tags,
 )
 
 if TYPE_CHECKING:
@@ -86,14 +84,7 @@ class Vault:
     def publish(self, token: TokenState, password: NewPassword, not_before: datetime,
                 previous: SecretState | None) -> SecretState:
         """Write the new current version: value, expiry, validity start, content type, tags."""
-        tags = {
-            TAG_REGISTRY: token.registry.name,
-            TAG_TOKEN: token.name,
-            TAG_SLOT: password.slot,
-            TAG_LOGIN_SERVER: token.login_server,
-            TAG_SUBSCRIPTION: token.registry.subscription,
-            TAG_RESOURCE_GROUP: token.registry.resource_group,
-        }
+        tags = secret_tags(token.registry, token.name, token.login_server, password.slot)
         if previous is not None:
             tags.update({k: v for k, v in previous.tags.items() if k in OVERRIDE_TAGS})
         secret = self._client.set_secret(

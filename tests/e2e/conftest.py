@@ -12,7 +12,7 @@ import os
 import secrets
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -72,6 +72,8 @@ class World:
     certificates: CertificateClient
     registry: str
     registry_id: str
+    seeded_values: set[str] = field(default_factory=set)
+    tokens: set[tuple[str, str]] = field(default_factory=set)
 
     def generate_calls(self) -> int:
         return self.acr.count(GENERATE)
@@ -87,6 +89,8 @@ class World:
         name = name or unique("tok-")
         expiry = time.time() + days_left * DAY
         seeded = self.acr.seed(registry, tokens=[token_spec(name, passwords={slot: password_spec(expiry)})])
+        self.tokens.add((registry, name))
+        self.seeded_values.add(seeded.token(name).password(slot).value)
         secret = self.secrets.set_secret(
             secret_name(registry, name), seeded.token(name).password(slot).value, content_type=SECRET_CONTENT_TYPE,
             expires_on=datetime.fromtimestamp(expiry, UTC), not_before=datetime.now(UTC) - timedelta(minutes=5),
@@ -96,6 +100,11 @@ class World:
 
     def passwords(self, registry: str, token: str) -> dict[str, str]:
         return {slot: p.value for slot, p in self.acr.token_passwords(registry, token).items()}
+
+    def known_passwords(self) -> set[str]:
+        """Every real password value of the tokens the tests made: as seeded, and as ACR holds them now."""
+        current = {value for registry, token in self.tokens for value in self.passwords(registry, token).values()}
+        return self.seeded_values | current
 
 
 @dataclass
@@ -200,32 +209,25 @@ def thumbprint(certificate: x509.Certificate) -> str:
     return certificate.fingerprint(hashes.SHA1()).hex()  # noqa: S303 - ACR's thumbprint is SHA-1 by definition
 
 
-def import_vault_certificate(world: World, name: str, registry: str, token: str) -> x509.Certificate:
-    """A Key Vault certificate tagged for registry/token (PEM import with its key, as Key Vault needs)."""
+def import_vault_certificate(world: World, name: str, registry: str | None, token: str | None) -> x509.Certificate:
+    """A Key Vault certificate tagged for registry/token, or untagged (PEM import with its key, as Key Vault needs)."""
     key, certificate = make_certificate()
+    tags = {TAG_REGISTRY: registry, TAG_TOKEN: token} if registry and token else None
     world.certificates.import_certificate(name, pkcs8(key) + pem(certificate),
-                                          policy=CertificatePolicy(content_type=CertificateContentType.pem),
-                                          tags={TAG_REGISTRY: registry, TAG_TOKEN: token})
+                                          policy=CertificatePolicy(content_type=CertificateContentType.pem), tags=tags)
     return certificate
 
 
-def token_thumbprints(world: World, registry: str, token: str) -> set[str]:
-    """The certificate thumbprints ACR reports for the token (through ARM, like the rotator reads them)."""
+def token_thumbprints(registry_id: str, token: str) -> set[str]:
+    """The certificate thumbprints ACR reports for the token, read through ARM by the app's own engine."""
+    import function_app
     from rotator.resource_ids import parse_registry_id
-    from rotator.wiring import engine_from_env
 
-    engine = engine_from_env(os.environ)
-    registry_id = parse_registry_id(world.acr.seed(registry).id)
-    state = engine.acr.get_token(registry_id, "unused", token)
+    state = function_app.engine().acr.get_token(parse_registry_id(registry_id), "unused", token)
     return {c.thumbprint for c in state.certificates if c.thumbprint}
 
 
-def json_lines(text: str) -> list[dict[str, Any]]:
-    """The rotator's structured log lines (JSON objects) in captured log text."""
-    found = []
-    for line in text.splitlines():
-        start = line.find("{")
-        if start >= 0:
-            with contextlib.suppress(ValueError):
-                found.append(json.loads(line[start:]))
-    return found
+def rotator_lines(caplog: pytest.LogCaptureFixture, event: str) -> list[dict[str, Any]]:
+    """The rotator's structured log lines (one JSON object each) named `event`."""
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "rotator"]
+    return [line for line in lines if line.get("event") == event]

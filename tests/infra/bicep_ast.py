@@ -65,13 +65,14 @@ class Template:
             value = self.variable(value)
         return value
 
+    def declarations(self, resource_type: str) -> list[dict[str, Any]]:
+        """The resources of one type as declared: with their loop or condition, if any."""
+        return [resource["config"] for resource in (self.ast.get("resources") or {}).values()
+                if resource["type"].lower() == resource_type.lower()]
+
     def resources(self, resource_type: str) -> list[dict[str, Any]]:
         """Bodies of the resources of one type (a loop's body for a resource loop)."""
-        found = []
-        for resource in (self.ast.get("resources") or {}).values():
-            if resource["type"].lower() == resource_type.lower():
-                found.append(body(resource["config"]))
-        return found
+        return [body(config) for config in self.declarations(resource_type)]
 
     def only_resource(self, resource_type: str) -> dict[str, Any]:
         """The body of the one resource of a type; AssertionError when there are none or several."""

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import pytest
 import requests
 from azure.core.credentials import AccessToken
+from azure.core.exceptions import ClientAuthenticationError
 from azure.mgmt.containerregistry import ContainerRegistryManagementClient
 from azure.mgmt.containerregistry.models import Registry, Sku
 
@@ -25,7 +26,6 @@ from devstack import bearer, httpbase, tls
 from devstack.acr import registry_backend
 from devstack.acr.arm import AcrService
 from devstack.acr.controls import DEFAULT_RESOURCE_GROUP, DEFAULT_SUBSCRIPTION
-from devstack.acr.listeners import no_delay
 from devstack.acr.service import build_service
 from devstack.control import AcrControl, password_spec, token_spec
 
@@ -108,7 +108,6 @@ def arm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ArmStandIn]
     service = build_service(state_dir)
     server = httpbase.serve(service, state_dir / "acr.port", state_dir / "tls" / "acr.pem",
                             state_dir / "tls" / "acr.key")
-    no_delay(server)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     base_url = f"https://127.0.0.1:{server.server_address[1]}"
@@ -149,6 +148,14 @@ def test_a_token_signed_by_another_stack_is_refused(arm: ArmStandIn) -> None:
     response = arm.raw("GET", f"/subscriptions/{SUBSCRIPTION}/providers/Microsoft.ContainerRegistry/registries",
                        auth=False, headers={"Authorization": f"Bearer {foreign}"})
     assert response.status_code == 401
+
+
+def test_the_sdk_sees_a_foreign_token_as_an_authentication_error(arm: ArmStandIn) -> None:
+    client = ContainerRegistryManagementClient(StaticCredential(secrets.token_hex(32)), SUBSCRIPTION,
+                                               base_url=arm.base_url, connection_verify=str(arm.ca_file))
+    with pytest.raises(ClientAuthenticationError):
+        list(client.registries.list())
+    assert arm.control.count("registries.list") == 1  # refused once, not retried
 
 
 def test_registry_creation_starts_a_login_server_and_deletion_stops_it(arm: ArmStandIn) -> None:

@@ -1,0 +1,449 @@
+"""Each trigger invoked the way the worker invokes it, end to end against the stand-ins.
+
+Payloads are shaped like the host's and decoded by azure.functions' own converters (timerTrigger,
+eventGridTrigger); the decoded object is passed to the real function object. Rotations are
+counted with the ACR stand-in's generateCredentials counter and read back from Key Vault.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from azure.functions import meta
+
+from rotator.event_handling import TransientEventError
+from rotator.resource_ids import parse_registry_id
+from rotator.timer_scan import ScanIncomplete
+from tests.e2e.conftest import (
+    ManagedToken,
+    World,
+    import_vault_certificate,
+    registries_setting,
+    rotator_lines,
+    thumbprint,
+    token_thumbprints,
+    unique,
+)
+
+EVENTS = Path(__file__).resolve().parents[3] / "shared" / "reference" / "keyvault-events"
+SAMPLE_FILES = sorted(p.name for p in EVENTS.glob("*.json"))
+NEAR_EXPIRY = "kv_secret_near_expiry.eventgrid.DERIVED.json"
+NEW_VERSION = "kv_secret_new_version_created.eventgrid.rest-api-specs.json"
+DUE_DAYS = 10.0  # inside the default 30-day renewal window
+FRESH_DAYS = 80.0
+
+
+@pytest.fixture(autouse=True)
+def _rotator_logs(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="rotator")
+
+
+# --- how the host delivers ----------------------------------------------------------------------------
+
+
+def decoded(binding: str, payload: dict[str, Any]) -> Any:
+    """The payload as the worker hands it to the function: through the binding's registered converter."""
+    converter = meta.get_binding_registry().get(binding)
+    return converter.decode(meta.Datum(json.dumps(payload), "json"), trigger_metadata=None)
+
+
+@pytest.fixture
+def deliver(function_named: Callable[[str], Any]) -> Callable[[dict[str, Any]], None]:
+    """Deliver one event (the host splits Event Grid batches into one invocation per event)."""
+    keyvault_events = function_named("keyvault_events").get_user_function()
+    return lambda event: keyvault_events(event=decoded("eventGridTrigger", event))
+
+
+@pytest.fixture
+def tick(function_named: Callable[[str], Any]) -> Callable[[], None]:
+    scheduled_scan = function_named("scheduled_scan").get_user_function()
+    timer_info = {"Schedule": {"AdjustForDST": True}, "IsPastDue": False,
+                  "ScheduleStatus": {"Last": "2026-01-01T00:00:00", "Next": "2026-01-01T06:00:00",
+                                     "LastUpdated": "2026-01-01T00:00:00"}}
+    return lambda: scheduled_scan(timer=decoded("timerTrigger", timer_info))
+
+
+def sample(name: str) -> list[dict[str, Any]]:
+    events = json.loads((EVENTS / name).read_text())
+    return events if isinstance(events, list) else [events]
+
+
+def event_type(event: dict[str, Any]) -> str:
+    return str(event.get("eventType") or event.get("type"))
+
+
+def pointed_at(event: dict[str, Any], vault_url: str, name: str, version: str) -> dict[str, Any]:
+    """The sample with its object moved into our stand-in vault: data.Id, ObjectName, Version, subject."""
+    moved = copy.deepcopy(event)
+    data = moved["data"]
+    collection = "certificates" if data["ObjectType"].lower() == "certificate" else "secrets"
+    data.update(Id=f"{vault_url.rstrip('/')}/{collection}/{name}/{version}", ObjectName=name, Version=version)
+    moved["subject"] = name
+    return moved
+
+
+def last_outcome(caplog: pytest.LogCaptureFixture) -> dict[str, Any]:
+    lines = rotator_lines(caplog, "event")
+    assert lines, "the event handler logged no line"
+    return lines[-1]
+
+
+class Rotations:
+    """generateCredentials calls made by one block of the test (the stand-in counts every call)."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.before = world.generate_calls()
+
+    @property
+    def made(self) -> int:
+        return self.world.generate_calls() - self.before
+
+
+@pytest.fixture
+def rotations(world: World) -> Iterator[Callable[[], Rotations]]:
+    yield lambda: Rotations(world)
+
+
+@pytest.fixture
+def vault_url() -> str:
+    import os
+
+    return os.environ["ROTATOR_VAULT_URL"]
+
+
+def near_expiry(token: ManagedToken, vault_url: str, version: str | None = None) -> dict[str, Any]:
+    return pointed_at(sample(NEAR_EXPIRY)[0], vault_url, token.secret_name, version or token.version)
+
+
+# --- timer --------------------------------------------------------------------------------------------
+
+
+def test_timer_rotates_due_tokens_and_leaves_fresh_ones(world: World, tick: Callable[[], None],
+                                                        rotations: Callable[[], Rotations]) -> None:
+    registry = unique("e2etimer")
+    registry_id = world.seed_registry(registry)
+    due = world.managed_token(DUE_DAYS, registry=registry)
+    fresh = world.managed_token(FRESH_DAYS, registry=registry)
+    fresh_passwords = world.passwords(registry, fresh.name)
+
+    with registries_setting(registry_id):
+        counted = rotations()
+        tick()
+
+    assert counted.made == 1
+    version, slot = due.current()
+    assert version != due.version and slot == "password2"
+    assert fresh.current() == (fresh.version, "password1")
+    assert world.passwords(registry, fresh.name) == fresh_passwords
+
+
+def test_timer_raises_for_the_retry_policy_when_a_token_is_busy(world: World, tick: Callable[[], None]) -> None:
+    import function_app
+
+    registry = unique("e2ebusy")
+    registry_id = world.seed_registry(registry)
+    due = world.managed_token(DUE_DAYS, registry=registry)
+
+    with registries_setting(registry_id):
+        with function_app.engine().locks.hold(parse_registry_id(registry_id), due.name), \
+                pytest.raises(ScanIncomplete, match="busy"):
+            tick()
+        tick()  # the retry, once the other run is done
+
+    assert due.current()[1] == "password2"
+
+
+# --- Event Grid: secrets ------------------------------------------------------------------------------
+
+
+def test_near_expiry_for_the_current_version_rotates_once(world: World, deliver: Callable[[dict[str, Any]], None],
+                                                          rotations: Callable[[], Rotations], vault_url: str,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    token = world.managed_token(DUE_DAYS)
+    event = near_expiry(token, vault_url)
+    counted = rotations()
+
+    deliver(event)
+    assert last_outcome(caplog)["outcome"] == "rotated"
+    deliver(event)  # Event Grid delivers at least once: the duplicate names a version no longer current
+
+    assert counted.made == 1
+    assert "stale" in last_outcome(caplog)["reason"]
+    version, slot = token.current()
+    assert version != token.version and slot == "password2"
+
+
+def test_an_event_for_an_older_version_rotates_nothing(world: World, deliver: Callable[[dict[str, Any]], None],
+                                                       rotations: Callable[[], Rotations], vault_url: str,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    older = world.managed_token(DUE_DAYS)
+    newer = world.managed_token(DUE_DAYS, name=older.name)  # a newer version of the same secret
+    counted = rotations()
+
+    deliver(near_expiry(older, vault_url))
+
+    assert counted.made == 0
+    assert last_outcome(caplog)["outcome"] == "skipped"
+    assert newer.current() == (newer.version, "password1")
+
+
+@pytest.mark.parametrize("name", ["kv_secret_new_version_created.eventgrid.rest-api-specs.json",
+                                  "kv_secret_new_version_created.cloudevents.rest-api-specs.json"])
+def test_secret_new_version_created_is_ignored(world: World, deliver: Callable[[dict[str, Any]], None],
+                                               rotations: Callable[[], Rotations], vault_url: str,
+                                               caplog: pytest.LogCaptureFixture, name: str) -> None:
+    """Our own publishing raises it: acting on it would rotate again after every rotation."""
+    token = world.managed_token(DUE_DAYS)
+    counted = rotations()
+
+    deliver(pointed_at(sample(name)[0], vault_url, token.secret_name, token.version))
+
+    assert counted.made == 0
+    assert last_outcome(caplog)["outcome"] == "ignored"
+    assert token.current()[0] == token.version
+
+
+def test_a_secret_without_the_rotators_tags_is_ignored(world: World, deliver: Callable[[dict[str, Any]], None],
+                                                       rotations: Callable[[], Rotations], vault_url: str,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    secret = world.secrets.set_secret(unique("someone-elses-"), "not ours")
+    counted = rotations()
+
+    deliver(pointed_at(sample(NEAR_EXPIRY)[0], vault_url, str(secret.name), str(secret.properties.version)))
+
+    assert counted.made == 0
+    assert "not managed" in last_outcome(caplog)["reason"]
+
+
+def test_an_event_from_another_vault_is_ignored(world: World, deliver: Callable[[dict[str, Any]], None],
+                                                caplog: pytest.LogCaptureFixture) -> None:
+    deliver(sample(NEAR_EXPIRY)[0])  # untouched: https://sample-kv.vault.azure.net/...
+
+    assert "another vault" in last_outcome(caplog)["reason"]
+
+
+# --- every reference sample, and the variants real payloads show --------------------------------------
+
+
+def _outcome_for(world: World, event: dict[str, Any], vault_url: str) -> tuple[dict[str, Any], Callable[[], None]]:
+    """The sample pointed at fresh stand-in data of its kind, and a check of the expected effect."""
+    kind = event_type(event).rsplit(".", 1)[-1]
+    if kind in ("SecretNearExpiry", "SecretExpired"):
+        token = world.managed_token(DUE_DAYS if kind == "SecretNearExpiry" else -1.0)
+
+        def rotated() -> None:
+            assert token.current()[1] == "password2"
+
+        return pointed_at(event, vault_url, token.secret_name, token.version), rotated
+    if kind == "SecretNewVersionCreated":
+        token = world.managed_token(DUE_DAYS)
+
+        def untouched() -> None:
+            assert token.current()[0] == token.version
+
+        return pointed_at(event, vault_url, token.secret_name, token.version), untouched
+    if kind.startswith("Certificate"):
+        token = world.managed_token(FRESH_DAYS)
+        name = unique("cert-")
+        certificate = import_vault_certificate(world, name, token.registry, token.name)
+        version = world.certificates.get_certificate(name).properties.version
+
+        def on_token() -> None:
+            assert thumbprint(certificate) in token_thumbprints(world.registry_id, token.name)
+
+        return pointed_at(event, vault_url, name, str(version)), on_token
+    raise AssertionError(f"no expectation for {event_type(event)}: the sample set grew; decide what it should do")
+
+
+EXPECTED = {"SecretNearExpiry": "rotated", "SecretExpired": "rotated", "SecretNewVersionCreated": "ignored",
+            "CertificateNewVersionCreated": "certificate-updated", "CertificateNearExpiry": "certificate-updated"}
+
+
+@pytest.mark.parametrize("name", SAMPLE_FILES)
+def test_every_reference_sample_is_handled_or_ignored_as_specified(
+        world: World, deliver: Callable[[dict[str, Any]], None], vault_url: str,
+        caplog: pytest.LogCaptureFixture, name: str) -> None:
+    for event in sample(name):
+        pointed, check = _outcome_for(world, event, vault_url)
+        deliver(pointed)
+
+        assert last_outcome(caplog)["outcome"] == EXPECTED[event_type(event).rsplit(".", 1)[-1]]
+        check()
+
+
+def _lowercase_data_keys(event: dict[str, Any]) -> None:
+    event["data"] = {key.lower(): value for key, value in event["data"].items()}
+
+
+def _padded_data_keys_and_values(event: dict[str, Any]) -> None:
+    event["data"] = {f" {key}\t": f"  {value} " if isinstance(value, str) else value
+                     for key, value in event["data"].items()}
+
+
+def _numbers(event: dict[str, Any]) -> None:
+    event["data"].update(NBF=1559081980.5, EXP=1559082102)
+
+
+def _iso_and_null(event: dict[str, Any]) -> None:
+    event["data"].update(NBF=None, EXP="2019-05-28T22:21:42Z")
+
+
+def _stringified_data(event: dict[str, Any]) -> None:
+    event["data"] = json.dumps(event["data"])
+
+
+def _name_only_in_subject(event: dict[str, Any]) -> None:
+    for key in ("Id", "ObjectName", "VaultName"):
+        event["data"].pop(key)
+
+
+def _camel_case(event: dict[str, Any]) -> None:
+    event["data"] = {key[0].lower() + key[1:]: value for key, value in event["data"].items()}
+
+
+def _padded_event_type(event: dict[str, Any]) -> None:
+    event["eventType"] = " microsoft.keyvault.secretnearexpiry "
+
+
+VARIANTS: dict[str, Callable[[dict[str, Any]], None]] = {
+    "lowercase data keys": _lowercase_data_keys,
+    "camelCase data keys": _camel_case,
+    "whitespace in data keys and values": _padded_data_keys_and_values,
+    "NBF/EXP as numbers": _numbers,
+    "NBF null, EXP ISO text": _iso_and_null,
+    "data as a JSON string": _stringified_data,
+    "object name only in subject": _name_only_in_subject,
+    "event type padded and lowercase": _padded_event_type,
+}
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_payload_variants_rotate_once(world: World, deliver: Callable[[dict[str, Any]], None], vault_url: str,
+                                      rotations: Callable[[], Rotations], caplog: pytest.LogCaptureFixture,
+                                      variant: str) -> None:
+    token = world.managed_token(DUE_DAYS)
+    event = near_expiry(token, vault_url)
+    VARIANTS[variant](event)
+    counted = rotations()
+
+    deliver(event)
+    deliver(event)
+
+    assert counted.made == 1
+    assert token.current()[1] == "password2"
+
+
+def test_cloudevents_with_other_key_casing_still_reach_the_handler(
+        world: World, deliver: Callable[[dict[str, Any]], None], vault_url: str,
+        rotations: Callable[[], Rotations]) -> None:
+    """The converter keeps unknown CloudEvents attributes as extensions; the parser matches keys loosely."""
+    token = world.managed_token(DUE_DAYS)
+    event = pointed_at(sample("kv_secret_near_expiry.cloudevents.DERIVED.json")[0], vault_url, token.secret_name,
+                       token.version)
+    event["Type"] = event.pop("type")
+    event[" Subject "] = event.pop("subject")
+    counted = rotations()
+
+    deliver(event)
+
+    assert counted.made == 1
+
+
+def test_event_grid_envelope_keys_in_other_casing_are_acknowledged_as_malformed(
+        world: World, deliver: Callable[[dict[str, Any]], None], vault_url: str,
+        rotations: Callable[[], Rotations], caplog: pytest.LogCaptureFixture) -> None:
+    """The Event Grid converter reads `eventType` exactly; a forwarder's `EventType` arrives as no type at all.
+
+    Permanent: acknowledged (not raised), so Event Grid does not retry it for 24 hours.
+    """
+    token = world.managed_token(DUE_DAYS)
+    event = near_expiry(token, vault_url)
+    event["EventType"] = event.pop("eventType")
+    counted = rotations()
+
+    deliver(event)
+
+    assert counted.made == 0
+    assert "malformed" in last_outcome(caplog)["reason"]
+
+
+# --- certificates ---------------------------------------------------------------------------------------
+
+
+def test_certificate_event_twice_pushes_once(world: World, deliver: Callable[[dict[str, Any]], None],
+                                             vault_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    token = world.managed_token(FRESH_DAYS)
+    name = unique("cert-")
+    certificate = import_vault_certificate(world, name, token.registry, token.name)
+    version = str(world.certificates.get_certificate(name).properties.version)
+    event = pointed_at(sample("kv_certificate_new_version_created.eventgrid.DERIVED.json")[0], vault_url, name,
+                       version)
+
+    deliver(event)
+    deliver(event)
+
+    outcomes = [line["outcome"] for line in rotator_lines(caplog, "event")]
+    assert outcomes == ["certificate-updated", "unchanged"]
+    assert thumbprint(certificate) in token_thumbprints(world.registry_id, token.name)
+
+
+def test_an_untagged_certificate_is_ignored(world: World, deliver: Callable[[dict[str, Any]], None],
+                                            vault_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    name = unique("cert-")
+    import_vault_certificate(world, name, None, None)
+    version = str(world.certificates.get_certificate(name).properties.version)
+
+    deliver(pointed_at(sample("kv_certificate_near_expiry.eventgrid.DERIVED.json")[0], vault_url, name, version))
+
+    assert "not mapped" in last_outcome(caplog)["reason"]
+
+
+# --- transient raises, permanent returns ------------------------------------------------------------------
+
+
+def test_a_busy_token_raises_so_event_grid_redelivers(world: World, deliver: Callable[[dict[str, Any]], None],
+                                                      rotations: Callable[[], Rotations], vault_url: str) -> None:
+    import function_app
+
+    token = world.managed_token(DUE_DAYS)
+    event = near_expiry(token, vault_url)
+    counted = rotations()
+
+    with function_app.engine().locks.hold(parse_registry_id(world.registry_id), token.name), \
+            pytest.raises(TransientEventError, match="busy"):
+        deliver(event)
+    deliver(event)  # the redelivery, after the other run let go
+
+    assert counted.made == 1
+    assert token.current()[1] == "password2"
+
+
+def test_a_registry_outside_the_settings_is_acknowledged(world: World, deliver: Callable[[dict[str, Any]], None],
+                                                         rotations: Callable[[], Rotations], vault_url: str,
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    outside = unique("e2eoutside")
+    world.seed_registry(outside)
+    token = world.managed_token(DUE_DAYS, registry=outside)
+    counted = rotations()
+
+    deliver(near_expiry(token, vault_url))  # returns: no retry can make it ours
+
+    assert counted.made == 0
+    assert "not managed here" in last_outcome(caplog)["reason"]
+
+
+def test_a_malformed_event_is_acknowledged(world: World, deliver: Callable[[dict[str, Any]], None],
+                                           caplog: pytest.LogCaptureFixture) -> None:
+    event = sample(NEAR_EXPIRY)[0]
+    event["data"]["Id"] = "not a url"
+
+    deliver(event)
+
+    assert "malformed" in last_outcome(caplog)["reason"]
