@@ -7,6 +7,7 @@ it, and the Azure SDKs cost ~300 ms to import; indexing needs none of them.
 """
 
 import functools
+import logging
 import os
 from typing import TYPE_CHECKING
 
@@ -16,6 +17,9 @@ if TYPE_CHECKING:
     from rotator.passwords import Engine
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+# The SDKs log every request at INFO: noise and ingestion cost in Application Insights. The rotator's own
+# structured lines (logger "rotator") stay at INFO.
+logging.getLogger("azure").setLevel(logging.WARNING)
 
 
 @functools.cache

@@ -197,7 +197,11 @@ def _handler(host: FunctionsHost) -> type[BaseHTTPRequestHandler]:
             if self.command != "HEAD":
                 self.wfile.write(reply.body)
 
-        do_GET = do_PUT = do_POST = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _handle
+        def __getattr__(self, name: str) -> Any:
+            """Every method reaches routing (`do_TRACE`, `do_FOO`...): the host answers 404, never 501."""
+            if name.startswith("do_"):
+                return self._handle
+            raise AttributeError(name)
 
     return _Handler
 

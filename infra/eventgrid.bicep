@@ -50,7 +50,7 @@ module deadLetterAccess 'modules/deadletter-access.bicep' = {
   }
 }
 
-module subscription_ 'modules/eventgrid-subscription.bicep' = {
+module eventSubscription 'modules/eventgrid-subscription.bicep' = {
   name: 'eventgrid-subscription-${deploymentSuffix}'
   scope: resourceGroup(vaultParts[2], vaultParts[4])
   dependsOn: [

@@ -83,6 +83,7 @@ var tags = union(extraTags, {
   'azd-env-name': environmentName
 })
 var serviceName = 'rotator'
+var deploymentContainerName = 'app-package'
 var createVault = empty(existingKeyVaultId)
 var existingVaultParts = split(existingKeyVaultId, '/')
 var vaultSubscriptionId = createVault ? subscription().subscriptionId : existingVaultParts[2]
@@ -92,9 +93,11 @@ var vaultId = resourceId(vaultSubscriptionId, vaultResourceGroupName, 'Microsoft
 var vaultUrl = 'https://${vaultName}${environment().suffixes.keyvaultDns}/'
 var resourceGroupName = 'rg-${environmentName}'
 
-// Every ROTATOR_* setting the code reads (rotator/settings.py SETTINGS), as app settings.
-// Left out on purpose: ROTATOR_KEYVAULT_API_VERSION and ROTATOR_KEYVAULT_VERIFY_CHALLENGE_RESOURCE,
-// whose code defaults are the Azure values (only the local stand-ins change them).
+// Every ROTATOR_* setting the code reads (rotator/settings.py SETTINGS), as app settings; tests/infra
+// checks the names against the code. ROTATOR_ARM_ENDPOINT is the ARM endpoint of the cloud deployed
+// to. Left out on purpose (allow-list RELAXATIONS in tests/infra/crosscheck.py):
+// ROTATOR_KEYVAULT_API_VERSION and ROTATOR_KEYVAULT_VERIFY_CHALLENGE_RESOURCE, whose code defaults
+// are the Azure values; only the local stand-ins change them.
 var rotatorSettings = {
   ROTATOR_REGISTRIES: join(registryIds, ',')
   ROTATOR_VAULT_URL: vaultUrl
@@ -136,7 +139,7 @@ module storage 'modules/storage.bicep' = {
     location: location
     tags: tags
     name: 'st${resourceToken}'
-    deploymentContainerName: 'app-package'
+    deploymentContainerName: deploymentContainerName
     leaseContainerName: leaseContainerName
     deadLetterContainerName: deadLetterContainerName
   }
@@ -165,7 +168,7 @@ module functionApp 'modules/function-app.bicep' = {
     blobEndpoint: storage.outputs.blobEndpoint
     queueEndpoint: storage.outputs.queueEndpoint
     tableEndpoint: storage.outputs.tableEndpoint
-    deploymentContainerName: 'app-package'
+    deploymentContainerName: deploymentContainerName
     applicationInsightsConnectionString: monitoring.outputs.connectionString
     rotatorSettings: rotatorSettings
   }

@@ -17,6 +17,7 @@ event, whose version is no longer current, is skipped as stale by the policy.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -88,7 +89,7 @@ def handle_delivered(delivered: Any, engine_provider: Callable[[], Engine]) -> O
         outcome: Outcome = IgnoredEvent(_text(envelope.get("id")), _text(envelope.get("eventType")
                                                                           or envelope.get("type")) or "?",
                                         f"malformed event, acknowledged: {error}")
-        _log(outcome, None)
+        _log(outcome, None, logging.WARNING)
         return outcome
     if isinstance(event, IgnoredEvent):
         _log(event, None)
@@ -109,9 +110,10 @@ def _text(value: Any) -> str | None:
     return value.strip()[:200] if isinstance(value, str) else None
 
 
-def _log(outcome: Outcome, event: VaultObjectEvent | None) -> None:
+def _log(outcome: Outcome, event: VaultObjectEvent | None, level: int = logging.INFO) -> None:
+    """The one line per event: what it was, what happened, why."""
     if isinstance(outcome, IgnoredEvent):
-        log_event("event", id=outcome.event_id, type=outcome.event_type,
+        log_event("event", level, id=outcome.event_id, type=outcome.event_type,
                   object=event.object_name if event else None, outcome="ignored", reason=outcome.reason)
     else:
         assert event is not None

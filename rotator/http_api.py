@@ -33,6 +33,7 @@ from rotator.azure.acr import AcrError
 from rotator.azure.errors import describe, is_transient
 from rotator.certificates import MAX_CERTIFICATE_INPUT_BYTES
 from rotator.logs import log_event
+from rotator.model import TokenState
 from rotator.names import valid_registry_name, valid_token_name
 from rotator.passwords import Engine
 from rotator.resource_ids import RegistryId
@@ -225,7 +226,8 @@ def _target(request: ApiRequest, context: _Context) -> tuple[Engine, RegistryId,
     return engine, registry, login_server, token_name
 
 
-def _existing_token(engine: Engine, registry: RegistryId, login_server: str, token_name: str) -> Any:
+def _existing_token(engine: Engine, registry: RegistryId, login_server: str, token_name: str) -> TokenState:
+    """The token as ARM reads it; 404 when the registry has no such token (checked before acting on it)."""
     try:
         return engine.acr.get_token(registry, login_server, token_name)
     except ResourceNotFoundError:

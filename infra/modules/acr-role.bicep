@@ -17,6 +17,7 @@ resource role 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
       {
         actions: [
           'Microsoft.ContainerRegistry/registries/generateCredentials/action'
+          'Microsoft.ContainerRegistry/registries/operationStatuses/read'
           'Microsoft.ContainerRegistry/registries/read'
           'Microsoft.ContainerRegistry/registries/tokens/operationStatuses/read'
           'Microsoft.ContainerRegistry/registries/tokens/read'

@@ -87,7 +87,7 @@ class Acr:
         client = self._client(registry.subscription)
         return _token_state(registry, login_server, client.tokens.get(registry.resource_group, registry.name, name))
 
-    @needs("/generateCredentials/action")
+    @needs("/generateCredentials/action", "/operationStatuses/read")  # a 202 answer is polled there
     def generate_password(self, token: TokenState, slot: PasswordName, expiry: datetime) -> NewPassword:
         """Regenerate exactly one slot. `name` is always sent: without it ACR regenerates both."""
         from azure.mgmt.containerregistry.models import GenerateCredentialsParameters

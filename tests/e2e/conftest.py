@@ -27,17 +27,9 @@ from cryptography.x509.oid import NameOID
 
 from devstack.control import AcrControl, password_spec, token_spec
 from devstack.functions_host import LocalServer, serve, start_in_thread
+from devstack.seeding import manage_in_vault
 from devstack.stack import KEYVAULT_API_VERSION, Stack
-from rotator.model import (
-    SECRET_CONTENT_TYPE,
-    TAG_LOGIN_SERVER,
-    TAG_REGISTRY,
-    TAG_RESOURCE_GROUP,
-    TAG_SLOT,
-    TAG_SUBSCRIPTION,
-    TAG_TOKEN,
-    secret_name,
-)
+from rotator.model import TAG_REGISTRY, TAG_SLOT, TAG_TOKEN, PasswordName, secret_name
 
 DAY = 86400.0
 GENERATE = "registries.generateCredentials"
@@ -46,6 +38,10 @@ GENERATE = "registries.generateCredentials"
 def unique(prefix: str) -> str:
     """A fresh ACR-valid name (letters, digits; tokens may add dashes)."""
     return f"{prefix}{secrets.token_hex(4)}"
+
+
+# Known at import time, so tests parametrized at collection (schemathesis) can name real resources.
+E2E_REGISTRY = unique("e2efunc")
 
 
 @pytest.fixture(scope="session")
@@ -82,7 +78,7 @@ class World:
         """Create an empty registry; returns its resource ID."""
         return self.acr.seed(name).id
 
-    def managed_token(self, days_left: float, *, registry: str | None = None, slot: str = "password1",
+    def managed_token(self, days_left: float, *, registry: str | None = None, slot: PasswordName = "password1",
                       name: str | None = None) -> ManagedToken:
         """A token whose `slot` password expires in `days_left` days, published in Key Vault as the rotator would."""
         registry = registry or self.registry
@@ -91,12 +87,7 @@ class World:
         seeded = self.acr.seed(registry, tokens=[token_spec(name, passwords={slot: password_spec(expiry)})])
         self.tokens.add((registry, name))
         self.seeded_values.add(seeded.token(name).password(slot).value)
-        secret = self.secrets.set_secret(
-            secret_name(registry, name), seeded.token(name).password(slot).value, content_type=SECRET_CONTENT_TYPE,
-            expires_on=datetime.fromtimestamp(expiry, UTC), not_before=datetime.now(UTC) - timedelta(minutes=5),
-            tags={TAG_REGISTRY: registry, TAG_TOKEN: name, TAG_SLOT: slot, TAG_LOGIN_SERVER: seeded.login_server,
-                  TAG_SUBSCRIPTION: seeded.subscription, TAG_RESOURCE_GROUP: seeded.resource_group})
-        return ManagedToken(self, registry, name, str(secret.properties.version))
+        return ManagedToken(self, registry, name, manage_in_vault(self.secrets, seeded, name, slot))
 
     def passwords(self, registry: str, token: str) -> dict[str, str]:
         return {slot: p.value for slot, p in self.acr.token_passwords(registry, token).items()}
@@ -124,14 +115,14 @@ class ManagedToken:
         return properties.version, (properties.tags or {}).get(TAG_SLOT)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def world(stack: Stack) -> Iterator[World]:
-    """One managed registry for the session; ROTATOR_REGISTRIES names it while the e2e tests run."""
+    """The managed registry; ROTATOR_REGISTRIES names it during each e2e module, and only then."""
     credential = DefaultAzureCredential()
     vault_url = os.environ["ROTATOR_VAULT_URL"]
     options: dict[str, Any] = {"api_version": KEYVAULT_API_VERSION, "verify_challenge_resource": False}
     acr = AcrControl(stack.url("acr"), verify=str(stack.ca_file))
-    registry = unique("e2efunc")
+    registry = E2E_REGISTRY
     world = World(stack, acr, SecretClient(vault_url, credential, **options),
                   CertificateClient(vault_url, credential, **options), registry, "")
     world.registry_id = world.seed_registry(registry)
@@ -169,7 +160,7 @@ class LocalHost:
 
 
 @pytest.fixture(scope="session")
-def local_host(indexed_functions: list[Any], world: World) -> Iterator[LocalHost]:
+def local_host(indexed_functions: list[Any]) -> Iterator[LocalHost]:
     """devstack.functions_host serving the real function objects on a free port."""
     key = secrets.token_urlsafe(24)
     server: LocalServer = serve(indexed_functions, key)
@@ -223,6 +214,7 @@ def token_thumbprints(registry_id: str, token: str) -> set[str]:
     import function_app
     from rotator.resource_ids import parse_registry_id
 
+    # The login server only travels along in the returned state; reading thumbprints does not use it.
     state = function_app.engine().acr.get_token(parse_registry_id(registry_id), "unused", token)
     return {c.thumbprint for c in state.certificates if c.thumbprint}
 

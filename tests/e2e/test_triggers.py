@@ -10,8 +10,8 @@ from __future__ import annotations
 import copy
 import json
 import logging
-from collections.abc import Callable, Iterator
-from pathlib import Path
+import os
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -20,6 +20,7 @@ from azure.functions import meta
 from rotator.event_handling import TransientEventError
 from rotator.resource_ids import parse_registry_id
 from rotator.timer_scan import ScanIncomplete
+from tests.conftest import REFERENCE
 from tests.e2e.conftest import (
     ManagedToken,
     World,
@@ -31,7 +32,7 @@ from tests.e2e.conftest import (
     unique,
 )
 
-EVENTS = Path(__file__).resolve().parents[3] / "shared" / "reference" / "keyvault-events"
+EVENTS = REFERENCE / "keyvault-events"
 SAMPLE_FILES = sorted(p.name for p in EVENTS.glob("*.json"))
 NEAR_EXPIRY = "kv_secret_near_expiry.eventgrid.DERIVED.json"
 NEW_VERSION = "kv_secret_new_version_created.eventgrid.rest-api-specs.json"
@@ -107,14 +108,12 @@ class Rotations:
 
 
 @pytest.fixture
-def rotations(world: World) -> Iterator[Callable[[], Rotations]]:
-    yield lambda: Rotations(world)
+def rotations(world: World) -> Callable[[], Rotations]:
+    return lambda: Rotations(world)
 
 
 @pytest.fixture
-def vault_url() -> str:
-    import os
-
+def vault_url(world: World) -> str:
     return os.environ["ROTATOR_VAULT_URL"]
 
 

@@ -38,10 +38,10 @@ from devstack.acr.dataplane import (
     serve_login,
     to_backend_target,
 )
+from devstack.skopeo import Skopeo
 from tests.integration._dataplane_helpers import (
     OciImage,
     ShiftedClock,
-    Skopeo,
     TokenBook,
     build_oci_image,
     ok,
