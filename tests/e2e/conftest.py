@@ -13,7 +13,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -21,15 +21,17 @@ from azure.identity import DefaultAzureCredential
 from azure.keyvault.certificates import CertificateClient, CertificateContentType, CertificatePolicy
 from azure.keyvault.secrets import SecretClient
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 
 from devstack.control import AcrControl, password_spec, token_spec
 from devstack.functions_host import LocalServer, serve, start_in_thread
 from devstack.seeding import manage_in_vault
 from devstack.stack import KEYVAULT_API_VERSION, Stack
 from rotator.model import TAG_REGISTRY, TAG_SLOT, TAG_TOKEN, PasswordName, secret_name
+from tests.certs import pem as pem  # pem, pkcs8, thumbprint: re-exported for the e2e tests
+from tests.certs import pkcs8 as pkcs8
+from tests.certs import self_signed
+from tests.certs import thumbprint as thumbprint
 
 DAY = 86400.0
 GENERATE = "registries.generateCredentials"
@@ -179,25 +181,8 @@ def local_host(indexed_functions: list[Any]) -> Iterator[LocalHost]:
 def make_certificate(days: int = 365) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
     """A strong, currently valid self-signed certificate (RSA 2048, SHA-256) and its key."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, unique("partner"))])
-    now = datetime.now(UTC)
-    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-                   .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(hours=1))
-                   .not_valid_after(now + timedelta(days=days)).sign(key, hashes.SHA256()))
+    certificate, _ = self_signed(key, common_name=unique("partner"), days=days, not_before_offset=timedelta(hours=1))
     return key, certificate
-
-
-def pem(certificate: x509.Certificate) -> bytes:
-    return certificate.public_bytes(serialization.Encoding.PEM)
-
-
-def pkcs8(key: rsa.RSAPrivateKey) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
-
-
-def thumbprint(certificate: x509.Certificate) -> str:
-    return certificate.fingerprint(hashes.SHA1()).hex()  # noqa: S303 - ACR's thumbprint is SHA-1 by definition
 
 
 def import_vault_certificate(world: World, name: str, registry: str | None, token: str | None) -> x509.Certificate:

@@ -1,6 +1,7 @@
 """checkov over infra/, in its own virtualenv (scripts/checkov.sh): no failed check, no unparsed file.
 
-The first run creates .venv-checkov (about a minute); later runs take 10-20 s. A skip inside a
+`./run setup` creates .venv-checkov (about a minute) before the tests start the stand-ins, whose CA
+settings would keep pip from reaching PyPI; a run then takes 10-20 s. A skip inside a
 resource (`// checkov:skip=CKV_AZURE_x: reason`) is the only accepted way past a check.
 """
 

@@ -9,12 +9,9 @@ from typing import Any
 
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from devstack.control import password_spec, token_spec
+from tests.certs import pem, self_signed, thumbprint
 from tests.integration import test_acr_arm_support as support
 from tests.integration.test_acr_arm_support import RESOURCE_GROUP, SUBSCRIPTION, ArmStandIn, registry_path
 
@@ -32,15 +29,9 @@ def _scope_map_id(registry: str, scope_map: str = "seed-pull") -> str:
 
 
 def _encoded_certificate(not_after: dt.datetime, common_name: str = "token-client") -> tuple[str, str]:
-    """(encodedPemCertificate, thumbprint) of a fresh self-signed certificate."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-                   .serial_number(x509.random_serial_number())
-                   .not_valid_before(not_after - dt.timedelta(days=30)).not_valid_after(not_after)
-                   .sign(key, hashes.SHA256()))
-    pem = certificate.public_bytes(serialization.Encoding.PEM)
-    return base64.b64encode(pem).decode(), certificate.fingerprint(hashes.SHA1()).hex()  # noqa: S303
+    """(encodedPemCertificate, thumbprint) of a fresh self-signed certificate, valid the 30 days up to `not_after`."""
+    certificate, _ = self_signed(common_name=common_name, days=30, not_after=not_after)
+    return base64.b64encode(pem(certificate)).decode(), thumbprint(certificate)
 
 
 # -- token LROs ---------------------------------------------------------------------------

@@ -11,43 +11,21 @@ from collections.abc import Iterator
 import pytest
 from azure.keyvault.certificates import CertificateClient, CertificateContentType, CertificatePolicy
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from devstack.control import token_spec
 from rotator import cli
 from rotator.certificate_rotation import push_certificate
 from rotator.resource_ids import parse_registry_id
 from rotator.scan import run_scan
+from tests.certs import PrivateKey, pem, pkcs8, self_signed, thumbprint
 
 from .conftest import EngineFactory, Harness
 
 TOKEN = "signed-pull"
 
 
-def make_certificate(days: int = 60) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{TOKEN} {days}d")])
-    now = dt.datetime.now(dt.UTC)
-    certificate = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
-                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
-                   .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=days))
-                   .sign(key, hashes.SHA256()))
-    return certificate, key
-
-
-def pem(certificate: x509.Certificate) -> bytes:
-    return certificate.public_bytes(serialization.Encoding.PEM)
-
-
-def key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
-
-
-def thumbprint(certificate: x509.Certificate) -> str:
-    return certificate.fingerprint(hashes.SHA1()).hex()  # noqa: S303 - ACR's thumbprint is SHA-1
+def make_certificate(days: int = 60) -> tuple[x509.Certificate, PrivateKey]:
+    return self_signed(common_name=f"{TOKEN} {days}d", days=days, not_before_offset=dt.timedelta(minutes=5))
 
 
 @pytest.fixture
@@ -63,10 +41,10 @@ def on_token(h: Harness) -> dict[str, str | None]:
     return {c.name: c.thumbprint for c in token.certificates}
 
 
-def import_to_vault(h: Harness, certificate: x509.Certificate, key: ec.EllipticCurvePrivateKey) -> None:
+def import_to_vault(h: Harness, certificate: x509.Certificate, key: PrivateKey) -> None:
     client: CertificateClient = h.engine.certificates._client
     policy = CertificatePolicy(issuer_name="Self", subject="CN=x", content_type=CertificateContentType.pem)
-    client.import_certificate(f"acr-{h.registry.name}-{TOKEN}-cert", pem(certificate) + key_pem(key),
+    client.import_certificate(f"acr-{h.registry.name}-{TOKEN}-cert", pem(certificate) + pkcs8(key),
                               policy=policy, tags={"acr-registry": h.registry.name, "acr-token": TOKEN})
 
 
@@ -110,7 +88,7 @@ def test_cli_refuses_a_private_key_without_echoing_it(h: Harness, tmp_path, monk
     caplog.set_level(logging.DEBUG)
     certificate, key = make_certificate()
     bundle = tmp_path / "bundle.pem"
-    bundle.write_bytes(pem(certificate) + key_pem(key))
+    bundle.write_bytes(pem(certificate) + pkcs8(key))
     monkeypatch.setenv("ROTATOR_REGISTRIES", h.registry.id)
     out, err = io.StringIO(), io.StringIO()
     h.acr.reset_counters()
@@ -119,7 +97,7 @@ def test_cli_refuses_a_private_key_without_echoing_it(h: Harness, tmp_path, monk
     [result] = json.loads(out.getvalue())["results"]
     assert result["action"] == "refused" and "private key" in result["reason"]
     assert h.acr.count("tokens.update") == 0 and on_token(h) == {}
-    key_body = "".join(key_pem(key).decode().splitlines()[1:-1])
+    key_body = "".join(pkcs8(key).decode().splitlines()[1:-1])
     captured = capfd.readouterr()
     for text in (out.getvalue(), err.getvalue(), caplog.text, captured.out, captured.err):
         assert key_body[:40] not in text and "PRIVATE KEY-----" not in text

@@ -11,12 +11,10 @@ from azure.identity import DefaultAzureCredential
 from azure.keyvault.certificates import CertificateClient, CertificateContentType, CertificatePolicy
 from azure.keyvault.secrets import SecretClient
 from azure.storage.blob import BlobServiceClient
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
 
 from devstack.stack import Stack
+from tests.certs import pem, pkcs8, self_signed, thumbprint
 
 
 def keyvault_options(stack: Stack) -> dict[str, object]:
@@ -58,20 +56,13 @@ def test_secret_versions_tags_and_expiry_with_default_credential(stack: Stack) -
 
 
 def test_certificate_import_and_public_read_back(stack: Stack) -> None:
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "devstack import")])
-    now = dt.datetime.now(dt.UTC)
-    certificate = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
-                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
-                   .not_valid_before(now - dt.timedelta(minutes=1)).not_valid_after(now + dt.timedelta(days=30))
-                   .sign(key, hashes.SHA256()))
-    pem = (certificate.public_bytes(serialization.Encoding.PEM) + key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    certificate, key = self_signed(common_name="devstack import", days=30)
+    pem_bundle = pem(certificate) + pkcs8(key)
     client = CertificateClient(stack.env["ROTATOR_VAULT_URL"], DefaultAzureCredential(), **keyvault_options(stack))
     name = f"devstack-cert-{uuid.uuid4().hex[:8]}"
     policy = CertificatePolicy(issuer_name="Self", subject="CN=devstack import",
                                content_type=CertificateContentType.pem)
-    client.import_certificate(name, pem, policy=policy)
+    client.import_certificate(name, pem_bundle, policy=policy)
     read = client.get_certificate(name)
     assert bytes(read.cer or b"") == certificate.public_bytes(serialization.Encoding.DER)
-    assert read.properties.x509_thumbprint == certificate.fingerprint(hashes.SHA1())  # noqa: S303 - thumbprint
+    assert read.properties.x509_thumbprint == bytes.fromhex(thumbprint(certificate))

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import hashlib
 import re
 import threading
 import uuid
@@ -31,14 +30,14 @@ from azure.keyvault.certificates import (
 )
 from azure.keyvault.secrets import SecretClient
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
-from cryptography.x509.oid import NameOID
 
 from devstack import bearer, tls
 from devstack.httpbase import serve
 from devstack.keyvault import TENANT_ID, KeyVaultService, build_service
+from tests.certs import PrivateKey, pem, pkcs8, self_signed, thumbprint
 
 API_VERSION = "2025-07-01"
 VERSION_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -297,19 +296,12 @@ def test_clock_offset_moves_created_and_updated(vault: Vault) -> None:
 
 # -- certificates --------------------------------------------------------------------------------
 
-def self_signed(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey, days: int = 90) -> x509.Certificate:
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "partner.example.com")])
-    now = dt.datetime.now(dt.UTC)
-    return (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=1)).not_valid_after(now + dt.timedelta(days=days))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("partner.example.com")]), critical=False)
-            .sign(key, hashes.SHA256()))
+PARTNER = "partner.example.com"
 
 
-def pkcs8(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey,
-          form: serialization.PrivateFormat = serialization.PrivateFormat.PKCS8) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, form, serialization.NoEncryption())
+def partner_certificate(key: PrivateKey, days: int = 90) -> x509.Certificate:
+    """A certificate for PARTNER (subject and DNS name, which the policy read-back is checked against)."""
+    return self_signed(key, common_name=PARTNER, days=days, dns_names=[PARTNER])[0]
 
 
 PEM_POLICY = CertificatePolicy(content_type=CertificateContentType.pem)
@@ -332,16 +324,16 @@ def rsa_key() -> rsa.RSAPrivateKey:
 def test_pem_import_exposes_public_certificate_and_thumbprint(vault: Vault, rsa_key: rsa.RSAPrivateKey) -> None:
     client = certificate_client(vault)
     name = unique("partner-cert")
-    certificate = self_signed(rsa_key)
+    certificate = partner_certificate(rsa_key)
     der = certificate.public_bytes(serialization.Encoding.DER)
-    pem = pkcs8(rsa_key) + certificate.public_bytes(serialization.Encoding.PEM)
+    bundle = pkcs8(rsa_key) + pem(certificate)
 
-    imported = client.import_certificate(name, pem, policy=PEM_POLICY, tags={"acr-token": "t"})
+    imported = client.import_certificate(name, bundle, policy=PEM_POLICY, tags={"acr-token": "t"})
     read = client.get_certificate(name)
 
     for view in (imported, read):
         assert cer(view) == der
-        assert props(view).x509_thumbprint == hashlib.sha1(der).digest()  # noqa: S324
+        assert props(view).x509_thumbprint == bytes.fromhex(thumbprint(certificate))
         assert props(view).expires_on == certificate.not_valid_after_utc
         assert props(view).not_before == certificate.not_valid_before_utc
         assert props(view).tags == {"acr-token": "t"}
@@ -357,9 +349,9 @@ def test_pem_import_exposes_public_certificate_and_thumbprint(vault: Vault, rsa_
 def test_backing_secret_holds_key_and_certificate_and_is_read_only(vault: Vault,
                                                                    rsa_key: rsa.RSAPrivateKey) -> None:
     name = unique("backed")
-    certificate = self_signed(rsa_key)
+    certificate = partner_certificate(rsa_key)
     certificate_client(vault).import_certificate(
-        name, pkcs8(rsa_key) + certificate.public_bytes(serialization.Encoding.PEM), policy=PEM_POLICY)
+        name, pkcs8(rsa_key) + pem(certificate), policy=PEM_POLICY)
     secrets = secret_client(vault)
 
     backing = secrets.get_secret(name)
@@ -378,9 +370,9 @@ def test_versions_listing_and_update_of_certificates(vault: Vault, rsa_key: rsa.
     client = certificate_client(vault)
     name = unique("renewed")
     first = client.import_certificate(
-        name, pkcs8(rsa_key) + self_signed(rsa_key, 30).public_bytes(serialization.Encoding.PEM), policy=PEM_POLICY)
+        name, pkcs8(rsa_key) + pem(partner_certificate(rsa_key, 30)), policy=PEM_POLICY)
     client.import_certificate(
-        name, pkcs8(rsa_key) + self_signed(rsa_key, 60).public_bytes(serialization.Encoding.PEM))
+        name, pkcs8(rsa_key) + pem(partner_certificate(rsa_key, 60)))
 
     versions = {p.version for p in client.list_properties_of_certificate_versions(name, max_page_size=1)}
     first_version = props(first).version
@@ -395,8 +387,8 @@ def test_versions_listing_and_update_of_certificates(vault: Vault, rsa_key: rsa.
 
 
 def test_pkcs12_import_with_password(vault: Vault) -> None:
-    key = ec.generate_private_key(ec.SECP256R1())
-    certificate = self_signed(key)
+    key = ec.generate_private_key(ec.SECP256R1())  # the read-back policy is checked to say EC
+    certificate = partner_certificate(key)
     pfx = pkcs12.serialize_key_and_certificates(b"partner", key, certificate, None,
                                                 serialization.BestAvailableEncryption(b"pfx-password"))
     name = unique("pfx")
@@ -413,13 +405,14 @@ def test_pkcs12_import_with_password(vault: Vault) -> None:
 
 @pytest.mark.parametrize("content", [
     pytest.param(lambda key, cert: cert, id="no-private-key"),
-    pytest.param(lambda key, cert: pkcs8(key, serialization.PrivateFormat.TraditionalOpenSSL) + cert,
-                 id="pkcs1-key"),
+    pytest.param(lambda key, cert: key.private_bytes(serialization.Encoding.PEM,
+                                                     serialization.PrivateFormat.TraditionalOpenSSL,
+                                                     serialization.NoEncryption()) + cert, id="pkcs1-key"),
     pytest.param(lambda key, cert: pkcs8(rsa.generate_private_key(65537, 2048)) + cert, id="key-mismatch"),
     pytest.param(lambda key, cert: pkcs8(key), id="no-certificate"),
 ])
 def test_unusable_pem_import_is_refused(vault: Vault, rsa_key: rsa.RSAPrivateKey, content: Any) -> None:
-    cert_pem = self_signed(rsa_key).public_bytes(serialization.Encoding.PEM)
+    cert_pem = pem(partner_certificate(rsa_key))
 
     with pytest.raises(HttpResponseError) as refused:
         certificate_client(vault).import_certificate(unique("refused"), content(rsa_key, cert_pem),
@@ -430,10 +423,10 @@ def test_unusable_pem_import_is_refused(vault: Vault, rsa_key: rsa.RSAPrivateKey
 
 
 def test_pem_without_pem_policy_is_read_as_pkcs12_and_refused(vault: Vault, rsa_key: rsa.RSAPrivateKey) -> None:
-    pem = pkcs8(rsa_key) + self_signed(rsa_key).public_bytes(serialization.Encoding.PEM)
+    bundle = pkcs8(rsa_key) + pem(partner_certificate(rsa_key))
 
     with pytest.raises(HttpResponseError) as refused:
-        certificate_client(vault).import_certificate(unique("no-policy"), pem)
+        certificate_client(vault).import_certificate(unique("no-policy"), bundle)
 
     assert refused.value.status_code == 400
 
@@ -442,8 +435,8 @@ def test_certificate_delete_takes_backing_secret_and_purge_frees_the_name(vault:
                                                                           rsa_key: rsa.RSAPrivateKey) -> None:
     client = certificate_client(vault)
     name = unique("retired")
-    pem = pkcs8(rsa_key) + self_signed(rsa_key).public_bytes(serialization.Encoding.PEM)
-    client.import_certificate(name, pem, policy=PEM_POLICY)
+    bundle = pkcs8(rsa_key) + pem(partner_certificate(rsa_key))
+    client.import_certificate(name, bundle, policy=PEM_POLICY)
 
     deleted = client.begin_delete_certificate(name, _polling_interval=0).result()
 
@@ -451,9 +444,9 @@ def test_certificate_delete_takes_backing_secret_and_purge_frees_the_name(vault:
     with pytest.raises(ResourceNotFoundError):
         secret_client(vault).get_secret(name)
     with pytest.raises(ResourceExistsError):
-        client.import_certificate(name, pem, policy=PEM_POLICY)
+        client.import_certificate(name, bundle, policy=PEM_POLICY)
     client.purge_deleted_certificate(name)
-    assert client.import_certificate(name, pem, policy=PEM_POLICY).name == name
+    assert client.import_certificate(name, bundle, policy=PEM_POLICY).name == name
 
 
 def test_localhost_addressing_names_ids_after_the_host_used(vault: Vault) -> None:

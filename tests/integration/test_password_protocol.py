@@ -9,12 +9,14 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from azure.keyvault.secrets import SecretClient
 from azure.storage.blob import BlobLeaseClient, BlobServiceClient
 
 from devstack.control import password_spec, token_spec
+from devstack.skopeo import Skopeo
 from rotator.azure.lease import TokenLocks
 from rotator.azure.login import RegistryLogin
 from rotator.model import TAG_SLOT, secret_name
@@ -61,19 +63,25 @@ def wait_for(condition, what: str, seconds: float = 20) -> None:
         time.sleep(0.02)
 
 
-def test_forced_rotations_alternate_and_previous_value_keeps_working(harness: EngineFactory) -> None:
+def skopeo_logs_in(skopeo: Skopeo, h: Harness, password: str, authfile: Path) -> bool:
+    return skopeo.login(h.registry.login_server, TOKEN, password, authfile).returncode == 0
+
+
+def test_forced_rotations_alternate_and_previous_value_keeps_working(harness: EngineFactory, skopeo: Skopeo,
+                                                                     tmp_path: Path) -> None:
     h = harness([both_slots()])
+    authfile = tmp_path / "auth.json"
     seen: list[tuple[str, str]] = []
     for expected in ("password2", "password1", "password2"):
         result = rotate(h)
         assert result.action == "rotated", result
         slot, version, value = current(h)
         assert (result.slot, slot, result.version) == (expected, expected, version)
-        assert logs_in(h, value)
+        assert skopeo_logs_in(skopeo, h, value, authfile)
         if seen:
             previous_slot, previous_value = seen[-1]
             assert previous_slot != slot
-            assert logs_in(h, previous_value), "the previous credential must work until its own expiry"
+            assert skopeo_logs_in(skopeo, h, previous_value, authfile), "the previous credential must keep working"
         seen.append((slot, value))
     assert len({value for _, value in seen}) == 3
 

@@ -6,6 +6,7 @@ import io
 import json
 import logging
 import time
+from uuid import uuid4
 
 import pytest
 
@@ -14,8 +15,10 @@ from rotator import cli
 from rotator.model import secret_name
 from rotator.resource_ids import parse_registry_id
 from rotator.scan import run_scan
+from rotator.settings import Settings
+from rotator.wiring import build_engine
 
-from .conftest import EngineFactory, Harness
+from .conftest import EngineFactory, Harness, unique_registry_name
 
 DAY = 86400.0
 
@@ -151,3 +154,15 @@ def test_dockerconfigjson_companion_follows_and_is_repaired(harness: EngineFacto
     repaired = json.loads(client.get_secret(name + "-dockerconfigjson").value or "{}")
     assert repaired["auths"][h.registry.login_server]["password"] == client.get_secret(name).value
 
+
+
+def test_resource_group_and_subscription_entries_expand_to_their_registries(stack, acr_control) -> None:
+    """A ROTATOR_REGISTRIES entry may name a resource group or a subscription: every registry in it counts."""
+    subscription, group = str(uuid4()), f"rg-{uuid4().hex[:8]}"
+    seeded = [acr_control.seed(unique_registry_name(), tokens=[token_spec("scoped-token")],
+                               subscription=subscription, resource_group=group) for _ in range(2)]
+    for scope in (f"/subscriptions/{subscription}/resourceGroups/{group}", f"/subscriptions/{subscription}"):
+        engine = build_engine(Settings.from_env({**stack.env, "ROTATOR_REGISTRIES": scope}))
+        results = run_scan(engine, dry_run=True)
+        assert sorted((r.registry, r.token, r.action) for r in results) == sorted(
+            (s.name, "scoped-token", "would-rotate") for s in seeded)
