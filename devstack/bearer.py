@@ -13,6 +13,8 @@ from pathlib import Path
 import jwt
 
 KEY_FILE = "signing.key"
+# An Entra ID-shaped issuer: Azurite's OAuth mode accepts only tokens whose issuer looks like one.
+ISSUER = "https://sts.windows.net/00000000-0000-0000-0000-00000000d5ac/"
 TOKEN_LIFETIME_SECONDS = 3600
 
 
@@ -30,7 +32,7 @@ def issue(key: str, resource: str, client_id: str = "devstack-managed-identity")
     """Return (token, expires_on epoch seconds) for `resource`."""
     now = int(time.time())
     expires_on = now + TOKEN_LIFETIME_SECONDS
-    claims = {"aud": resource, "iss": "devstack-identity", "sub": client_id, "iat": now,
+    claims = {"aud": resource, "iss": ISSUER, "sub": client_id, "iat": now,
               "nbf": now - 60, "exp": expires_on, "appid": client_id}
     return jwt.encode(claims, key, algorithm="HS256"), expires_on
 

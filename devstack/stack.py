@@ -132,6 +132,7 @@ class Stack:
     def _start_azurite(self, tools: Tools) -> dict[str, int]:
         ports = {service: processes.free_port() for service in ("blob", "queue", "table")}
         command = [str(tools.azurite), "--inMemoryPersistence", "--skipApiVersionCheck", "--disableTelemetry",
+                   "--oauth", "basic",  # bearer tokens too, as deployed (shared keys off, identity-based)
                    "--cert", str(self.state_dir / "tls" / "azurite.pem"),
                    "--key", str(self.state_dir / "tls" / "azurite.key")]
         for service, port in ports.items():

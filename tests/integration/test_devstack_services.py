@@ -14,6 +14,8 @@ from azure.storage.blob import BlobServiceClient
 from cryptography.hazmat.primitives import serialization
 
 from devstack.stack import Stack
+from rotator.azure.lease import Busy, TokenLocks
+from rotator.resource_ids import RegistryId
 from tests.certs import pem, pkcs8, self_signed, thumbprint
 
 
@@ -66,3 +68,17 @@ def test_certificate_import_and_public_read_back(stack: Stack) -> None:
     read = client.get_certificate(name)
     assert bytes(read.cer or b"") == certificate.public_bytes(serialization.Encoding.DER)
     assert read.properties.x509_thumbprint == bytes.fromhex(thumbprint(certificate))
+
+
+def test_identity_based_storage_takes_leases_with_default_credential(stack: Stack) -> None:
+    """The deployed configuration: no account key, AzureWebJobsStorage__blobServiceUri and managed identity."""
+    blob_url = next(part.split("=", 1)[1] for part in stack.env["AzureWebJobsStorage"].split(";")
+                    if part.startswith("BlobEndpoint="))
+    locks = TokenLocks("", blob_url, DefaultAzureCredential(), f"locks-{uuid.uuid4().hex[:8]}")
+    registry = RegistryId("00000000-0000-0000-0000-000000000000", "rg", "identityreg")
+    with locks.hold(registry, "token") as lease:
+        lease.check()
+        with pytest.raises(Busy), locks.hold(registry, "token"):
+            pass
+    with locks.hold(registry, "token"):
+        pass

@@ -1,0 +1,31 @@
+"""The README documents every setting the code reads, with the code's default."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from rotator.settings import SETTINGS
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+_ROW = re.compile(r"^\| `(ROTATOR_[A-Z_]+)` \| ([^|]+) \|", re.MULTILINE)
+
+
+def documented() -> dict[str, str]:
+    return {name: default.strip() for name, default in _ROW.findall(README.read_text())}
+
+
+def expected_cell(default: str | None) -> str:
+    if default is None:
+        return "(required)"
+    return f"`{default}`" if default else "(empty)"
+
+
+def test_readme_lists_every_setting_with_its_default() -> None:
+    assert documented() == {s.name: expected_cell(s.default) for s in SETTINGS}
+
+
+def test_readme_starts_with_the_two_commands() -> None:
+    lines = README.read_text().splitlines()
+    block = lines[lines.index("```sh") + 1: lines.index("```")]
+    assert [line.split("#")[0].strip() for line in block] == ["./run demo", "./run test"]
