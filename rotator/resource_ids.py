@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from rotator.names import REGISTRY_NAME
+
 _SUBSCRIPTION = r"/subscriptions/(?P<subscription>[0-9a-zA-Z-]{1,64})"
 _GROUP = r"/resourceGroups/(?P<group>[-\w._()]{1,90})"
-_REGISTRY = r"/providers/Microsoft\.ContainerRegistry/registries/(?P<registry>[a-zA-Z0-9]{5,50})"
+_REGISTRY = rf"/providers/Microsoft\.ContainerRegistry/registries/(?P<registry>{REGISTRY_NAME})"
 _SCOPE_PATTERN = re.compile(rf"^{_SUBSCRIPTION}(?:{_GROUP}(?:{_REGISTRY})?)?/?$", re.IGNORECASE)
 
 
