@@ -65,10 +65,7 @@ class Vault:
 
     def current(self, registry: str, token: str) -> SecretState | None:
         """The current version of the token's secret, or None when there is none yet."""
-        try:
-            return _state(self._client.get_secret(secret_name(registry, token)).properties)
-        except ResourceNotFoundError:
-            return None
+        return self.current_by_name(secret_name(registry, token))
 
     def current_by_name(self, name: str) -> SecretState | None:
         """The current version of any secret, by its name (events name secrets, not tokens); None if absent."""
