@@ -24,7 +24,6 @@ from urllib.parse import urlsplit
 
 from azure.core.exceptions import AzureError, ResourceNotFoundError
 
-from rotator.azure.acr import AcrError
 from rotator.azure.errors import describe, is_transient
 from rotator.azure.vault import DOCKERCONFIG_SUFFIX
 from rotator.events import EventError, IgnoredEvent, VaultObjectEvent, parse_event
@@ -34,7 +33,7 @@ from rotator.names import valid_registry_name, valid_token_name
 from rotator.passwords import Engine
 from rotator.resource_ids import RegistryId
 from rotator.results import Result
-from rotator.scan import find_registry, selected
+from rotator.scan import NotManaged, managed_token
 
 Outcome = Result | IgnoredEvent
 T = TypeVar("T")
@@ -198,13 +197,9 @@ def _managed_token(engine: Engine, registry_name: str, token_name: str) -> tuple
     if not valid_registry_name(registry_name) or not valid_token_name(token_name):
         raise _Skip(f"tags name {registry_name!r}/{token_name!r}, which is not a valid ACR registry/token name")
     try:
-        registry, login_server = _azure(lambda: find_registry(engine, registry_name), f"registry {registry_name}")
-    except (AcrError, ResourceNotFoundError) as error:
-        raise _Skip(f"registry {registry_name} is not managed here: {error}") from None
-    settings = engine.settings
-    if not selected(token_name, settings.include_tokens, settings.exclude_tokens):
-        raise _Skip(f"token {registry_name}/{token_name} is excluded by ROTATOR_INCLUDE_TOKENS/ROTATOR_EXCLUDE_TOKENS")
-    return registry, login_server
+        return _azure(lambda: managed_token(engine, registry_name, token_name), f"registry {registry_name}")
+    except NotManaged as error:
+        raise _Skip(str(error)) from None
 
 
 def _azure(call: Callable[[], T], what: str) -> T:

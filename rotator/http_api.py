@@ -29,7 +29,6 @@ from typing import Any
 
 from azure.core.exceptions import AzureError, ResourceNotFoundError
 
-from rotator.azure.acr import AcrError
 from rotator.azure.errors import describe, is_transient
 from rotator.certificates import MAX_CERTIFICATE_INPUT_BYTES
 from rotator.logs import log_event
@@ -205,7 +204,7 @@ OPERATIONS: dict[str, tuple[str, Handler]] = {
 
 def _target(request: ApiRequest, context: _Context) -> tuple[Engine, RegistryId, str, str]:
     """The managed registry and token the route names; 400 for impossible names, 404 for unmanaged ones."""
-    from rotator.scan import find_registry, selected
+    from rotator.scan import NotManaged, TokenExcluded, managed_token
 
     registry_name = request.route_params.get("registry", "")
     token_name = request.route_params.get("token", "")
@@ -215,14 +214,11 @@ def _target(request: ApiRequest, context: _Context) -> tuple[Engine, RegistryId,
         raise ApiError(400, "InvalidName", "token must be an ACR token name: 5-50 letters, digits and dashes")
     engine = context.engine()
     try:
-        registry, login_server = find_registry(engine, registry_name)
-    except (AcrError, ResourceNotFoundError):
-        raise ApiError(404, "RegistryNotFound",
-                       f"registry {registry_name} is not managed by this app (ROTATOR_REGISTRIES)") from None
-    settings = engine.settings
-    if not selected(token_name, settings.include_tokens, settings.exclude_tokens):
-        raise ApiError(404, "TokenNotFound", f"token {token_name} is not managed by this app "
-                                             "(ROTATOR_INCLUDE_TOKENS/ROTATOR_EXCLUDE_TOKENS)")
+        registry, login_server = managed_token(engine, registry_name, token_name)
+    except TokenExcluded as excluded:
+        raise ApiError(404, "TokenNotFound", str(excluded)) from None
+    except NotManaged as not_managed:
+        raise ApiError(404, "RegistryNotFound", str(not_managed)) from None
     return engine, registry, login_server, token_name
 
 

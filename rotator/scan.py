@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from azure.core.exceptions import AzureError
+from azure.core.exceptions import AzureError, ResourceNotFoundError
 
 from rotator.azure.acr import AcrError
 from rotator.azure.errors import describe
@@ -126,3 +126,27 @@ def find_registry(engine: Engine, text: str) -> tuple[RegistryId, str]:
         if registry.name.lower() == text.lower():
             return registry, login_server
     raise AcrError(f"registry {text!r} is not among ROTATOR_REGISTRIES; pass its resource ID instead")
+
+
+class NotManaged(AcrError):
+    """The registry is not among ROTATOR_REGISTRIES (or cannot be found there)."""
+
+
+class TokenExcluded(NotManaged):
+    """The token is left out by ROTATOR_INCLUDE_TOKENS/ROTATOR_EXCLUDE_TOKENS."""
+
+
+def managed_token(engine: Engine, registry_name: str, token_name: str) -> tuple[RegistryId, str]:
+    """The registry of a token this app manages, for requests that name one (HTTP, events).
+
+    NotManaged/TokenExcluded say why not; other Azure errors (throttling, outages) pass through.
+    """
+    try:
+        registry, login_server = find_registry(engine, registry_name)
+    except (AcrError, ResourceNotFoundError) as error:
+        raise NotManaged(f"registry {registry_name} is not managed here: {error}") from None
+    settings = engine.settings
+    if not selected(token_name, settings.include_tokens, settings.exclude_tokens):
+        raise TokenExcluded(f"token {registry_name}/{token_name} is excluded by "
+                            "ROTATOR_INCLUDE_TOKENS/ROTATOR_EXCLUDE_TOKENS")
+    return registry, login_server
