@@ -1,7 +1,7 @@
 """Azure Functions entry point (Python v2 programming model): triggers only, no logic.
 
-Each function adapts its trigger and calls `rotator`: the timer runs `rotator.timer_scan`, Event
-Grid runs `rotator.event_handling`, HTTP runs `rotator.http_api` (routes: docs/http-api.md).
+Each function adapts its trigger and calls `rotator`: the timer runs `rotator.entrypoints.timer`, Event
+Grid runs `rotator.entrypoints.event_grid`, HTTP runs `rotator.entrypoints.http_api` (routes: docs/http-api.md).
 Why the imports inside the functions: the host imports this module on every cold start to index
 it, and the Azure SDKs cost ~300 ms to import; indexing needs none of them.
 """
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import azure.functions as func
 
 if TYPE_CHECKING:
-    from rotator.passwords import Engine
+    from rotator.protocols.engine import Engine
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 # The SDKs log every request at INFO: noise and ingestion cost in Application Insights. The rotator's own
@@ -41,7 +41,7 @@ def engine() -> "Engine":
            minimum_interval="00:00:10", maximum_interval="00:15:00")
 @app.timer_trigger(arg_name="timer", schedule="%ROTATOR_SCHEDULE%", run_on_startup=False, use_monitor=True)
 def scheduled_scan(timer: func.TimerRequest) -> None:
-    from rotator.timer_scan import scheduled_scan as run
+    from rotator.entrypoints.timer import scheduled_scan as run
 
     run(engine, past_due=timer.past_due)
 
@@ -53,7 +53,7 @@ def scheduled_scan(timer: func.TimerRequest) -> None:
 @app.event_grid_trigger(arg_name="event")
 def keyvault_events(event: func.EventGridEvent) -> None:
     """Both schemas: a CloudEvents 1.0 delivery arrives as `func.CloudEvent` through the same binding."""
-    from rotator.event_handling import handle_delivered
+    from rotator.entrypoints.event_grid import handle_delivered
 
     handle_delivered(event, engine)
 
@@ -62,7 +62,7 @@ def keyvault_events(event: func.EventGridEvent) -> None:
 
 
 def _http(operation: str, req: func.HttpRequest) -> func.HttpResponse:
-    from rotator.http_api import ApiRequest, handle
+    from rotator.entrypoints.http_api import ApiRequest, handle
 
     reply = handle(operation, ApiRequest.build(req.method, req.route_params, req.params, req.headers,
                                                req.get_body()), engine)

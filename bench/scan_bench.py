@@ -20,9 +20,9 @@ from pathlib import Path
 from devstack.control import AcrControl, Control, SeededRegistry, password_spec
 from devstack.seeding import manage_in_vault
 from devstack.stack import Stack
-from rotator.passwords import Engine
-from rotator.resource_ids import parse_registry_id
-from rotator.scan import run_scan
+from rotator.core.resource_ids import parse_registry_id
+from rotator.protocols.engine import Engine
+from rotator.protocols.scan import run_scan
 from rotator.settings import Settings
 from rotator.wiring import build_engine
 

@@ -22,7 +22,7 @@ from devstack.processes import StandInFailed
 from devstack.seeding import manage_in_vault
 from devstack.skopeo import Skopeo
 from devstack.stack import STATE_FILE, Stack
-from rotator.model import TAG_LOGIN_SERVER, TAG_SLOT, secret_name
+from rotator.core.model import TAG_LOGIN_SERVER, TAG_SLOT, secret_name
 
 DEMO_DIR = Path(__file__).resolve().parent.parent / ".devstack" / "demo"
 REGISTRY = "contosodemo"
@@ -65,7 +65,7 @@ def vault_client(stack: Stack) -> SecretClient:
 
 
 def cli(*args: str) -> int:
-    from rotator.cli import main
+    from rotator.entrypoints.cli import main
 
     print(f"$ python -m rotator {' '.join(args)}")
     return main(list(args))

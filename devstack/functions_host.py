@@ -1,8 +1,8 @@
 """`python -m devstack.functions_host`: serve function_app's HTTP functions locally, as the Functions host would.
 
-Why: the Functions host cannot run here (PLATFORM-NOTES), yet the demo, people and schemathesis
-need the HTTP API on a socket. This server does what the host and the Python worker do for HTTP,
-and nothing else:
+Why: the Functions host comes with Azure Functions Core Tools (downloaded from a CDN at install), yet
+the tests, the demo and schemathesis need the HTTP API on a socket without it. This server does what
+the host and the Python worker do for HTTP, and nothing else:
 
 - indexes `function_app` like the worker (the one `FunctionApp`, `get_functions()`), and routes
   `/api/<route>` by each `httpTrigger` binding's route template and methods. Like the host, a

@@ -8,8 +8,8 @@ from __future__ import annotations
 from azure.keyvault.secrets import SecretClient
 
 from devstack.control import SeededRegistry
-from rotator.model import SECRET_CONTENT_TYPE, PasswordName, secret_name, secret_tags
-from rotator.resource_ids import parse_registry_id
+from rotator.core.model import SECRET_CONTENT_TYPE, PasswordName, secret_name, secret_tags
+from rotator.core.resource_ids import parse_registry_id
 
 
 def manage_in_vault(client: SecretClient, registry: SeededRegistry, token: str,

@@ -1,7 +1,7 @@
-"""`python -m rotator`: see rotator.cli."""
+"""`python -m rotator`: see rotator.entrypoints.cli."""
 
 import sys
 
-from rotator.cli import main
+from rotator.entrypoints.cli import main
 
 sys.exit(main())

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
-from rotator.resource_ids import ResourceIdError, TargetScope, parse_target_scope
+from rotator.core.resource_ids import ResourceIdError, TargetScope, parse_target_scope
 
 AZURE_ARM_ENDPOINT = "https://management.azure.com"
 

@@ -9,7 +9,7 @@ from rotator.azure.lease import TokenLocks
 from rotator.azure.login import RegistryLogin
 from rotator.azure.vault import Vault
 from rotator.azure.vault_certificates import VaultCertificates
-from rotator.passwords import Engine
+from rotator.protocols.engine import Engine
 from rotator.settings import Settings
 
 

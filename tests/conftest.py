@@ -12,12 +12,12 @@ import pytest
 if TYPE_CHECKING:
     from devstack.stack import Stack
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
+REFERENCE = Path(__file__).resolve().parent / "fixtures" / "reference"
 
 
 @pytest.fixture(scope="session")
 def reference_dir() -> Path:
-    """The read-only public reference data beside the repository (../shared/reference)."""
+    """Public reference data kept as fixtures (tests/fixtures/reference: provenance and licence in its README)."""
     assert REFERENCE.is_dir(), f"reference data not found at {REFERENCE}"
     return REFERENCE
 

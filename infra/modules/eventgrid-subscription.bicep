@@ -1,5 +1,5 @@
 // The one event subscription: Key Vault events about the rotator's objects, to the Event Grid
-// function. Event types = rotator/events.py HANDLED_EVENT_TYPES; target = the `keyvault_events`
+// function. Event types = rotator/core/events.py HANDLED_EVENT_TYPES; target = the `keyvault_events`
 // function of function_app.py (tests/infra checks both). Delivery is retried for 24 hours, then
 // the event is dead-lettered to storage by the topic's identity.
 

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from azure.core.credentials import TokenCredential
 
-from rotator.certificates import CertificateSlot
-from rotator.model import NewPassword, PasswordName, PasswordSlot, TokenState, password_name
-from rotator.resource_ids import RegistryId, TargetScope, parse_registry_id
+from rotator.core.certificates import CertificateSlot
+from rotator.core.model import NewPassword, PasswordName, PasswordSlot, TokenState, password_name
+from rotator.core.resource_ids import RegistryId, TargetScope, parse_registry_id
 
 if TYPE_CHECKING:
     from azure.mgmt.containerregistry import ContainerRegistryManagementClient
@@ -42,7 +42,7 @@ def token_id(registry: RegistryId, token: str) -> str:
 
 
 class Acr:
-    """Thin adapter: SDK objects in, `rotator.model` objects out."""
+    """Thin adapter: SDK objects in, `rotator.core.model` objects out."""
 
     def __init__(self, credential: TokenCredential, arm_endpoint: str, polling_interval: float | None = None) -> None:
         self._credential = credential

@@ -16,7 +16,7 @@ from azure.core.credentials import TokenCredential
 from azure.core.exceptions import HttpResponseError, ResourceExistsError
 
 from rotator.azure.errors import describe
-from rotator.resource_ids import RegistryId
+from rotator.core.resource_ids import RegistryId
 
 if TYPE_CHECKING:
     from azure.storage.blob import BlobLeaseClient, BlobServiceClient, ContainerClient

@@ -1,4 +1,4 @@
-"""Key Vault secrets holding the token passwords (layout: DESIGN.md, Contracts).
+"""Key Vault secrets holding the token passwords (layout: docs/architecture.md, Contracts).
 
 The scan lists every secret's properties in one paged call (values are not listed) and keeps
 those carrying the rotator's tags; a single token reads its secret by name.
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from azure.core.credentials import TokenCredential
 from azure.core.exceptions import ResourceNotFoundError
 
-from rotator.model import (
+from rotator.core.model import (
     OVERRIDE_TAGS,
     SECRET_CONTENT_TYPE,
     TAG_REGISTRY,
@@ -44,7 +44,7 @@ def client_options(api_version: str | None, verify_challenge_resource: bool) -> 
 
 
 class Vault:
-    """Adapter over SecretClient: `rotator.model` objects in and out, never a logged value."""
+    """Adapter over SecretClient: `rotator.core.model` objects in and out, never a logged value."""
 
     def __init__(self, credential: TokenCredential, vault_url: str, api_version: str | None,
                  verify_challenge_resource: bool) -> None:

@@ -17,7 +17,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from rotator.azure.vault import client_options
-from rotator.model import TAG_REGISTRY, TAG_TOKEN
+from rotator.core.model import TAG_REGISTRY, TAG_TOKEN
 
 if TYPE_CHECKING:
     from azure.keyvault.certificates import CertificateClient, CertificateProperties

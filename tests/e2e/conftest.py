@@ -27,7 +27,7 @@ from devstack.control import AcrControl, password_spec, token_spec
 from devstack.functions_host import LocalServer, serve, start_in_thread
 from devstack.seeding import manage_in_vault
 from devstack.stack import KEYVAULT_API_VERSION, Stack
-from rotator.model import TAG_REGISTRY, TAG_SLOT, TAG_TOKEN, PasswordName, secret_name
+from rotator.core.model import TAG_REGISTRY, TAG_SLOT, TAG_TOKEN, PasswordName, secret_name
 from tests.certs import pem as pem  # pem, pkcs8, thumbprint: re-exported for the e2e tests
 from tests.certs import pkcs8 as pkcs8
 from tests.certs import self_signed
@@ -197,7 +197,7 @@ def import_vault_certificate(world: World, name: str, registry: str | None, toke
 def token_thumbprints(registry_id: str, token: str) -> set[str]:
     """The certificate thumbprints ACR reports for the token, read through ARM by the app's own engine."""
     import function_app
-    from rotator.resource_ids import parse_registry_id
+    from rotator.core.resource_ids import parse_registry_id
 
     # The login server only travels along in the returned state; reading thumbprints does not use it.
     state = function_app.engine().acr.get_token(parse_registry_id(registry_id), "unused", token)

@@ -20,7 +20,7 @@ import pytest
 from azure.functions import meta
 
 from devstack.functions_host import ROUTE_PREFIX, http_functions
-from rotator.openapi import document
+from rotator.entrypoints.openapi import document
 from rotator.settings import SETTINGS
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -16,10 +16,10 @@ import schemathesis
 from azure.core.exceptions import ServiceRequestError
 from schemathesis.specs.openapi.checks import unsupported_method
 
-from rotator.certificates import MAX_CERTIFICATE_INPUT_BYTES
-from rotator.http_api import ApiRequest, handle
-from rotator.openapi import document
-from rotator.resource_ids import parse_registry_id
+from rotator.core.certificates import MAX_CERTIFICATE_INPUT_BYTES
+from rotator.core.resource_ids import parse_registry_id
+from rotator.entrypoints.http_api import ApiRequest, handle
+from rotator.entrypoints.openapi import document
 from tests.e2e.conftest import (
     E2E_REGISTRY,
     LocalHost,
@@ -248,7 +248,7 @@ def test_a_pem_with_a_private_key_is_422_and_never_echoed(world: World, client: 
 
 def test_the_seed_certificate_is_422_expired(world: World, client: Client, reference_dir: Any) -> None:
     token = world.managed_token(FRESH_DAYS)
-    seed = (reference_dir / "seed" / "token-certificate1.pem").read_bytes()
+    seed = (reference_dir / "acr-token-certificate" / "token-certificate1.pem").read_bytes()
 
     response = client.call("PUT", token_path(world, token.name, "/certificate"), data=seed, headers=PEM_TYPE)
 

@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 from azure.functions import meta
 
-from rotator.event_handling import TransientEventError
-from rotator.resource_ids import parse_registry_id
-from rotator.timer_scan import ScanIncomplete
+from rotator.core.resource_ids import parse_registry_id
+from rotator.entrypoints.event_grid import TransientEventError
+from rotator.entrypoints.timer import ScanIncomplete
 from tests.conftest import REFERENCE
 from tests.e2e.conftest import (
     ManagedToken,

@@ -47,7 +47,7 @@ def function_index() -> dict[str, list[dict[str, Any]]]:
     import function_app
 
     app = function_app.app
-    # get_functions() refuses a second call on the same app object (PLATFORM-NOTES): reset around ours.
+    # get_functions() refuses a second call on the same app object (azure-functions): reset around ours.
     app.functions_bindings = None
     try:
         functions = app.get_functions()

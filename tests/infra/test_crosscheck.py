@@ -1,6 +1,6 @@
 """Infra agrees with the code: app settings, event types, the Event Grid target, the custom role.
 
-One list in the code is the truth for each (rotator/settings.py SETTINGS, rotator/events.py
+One list in the code is the truth for each (rotator/settings.py SETTINGS, rotator/core/events.py
 HANDLED_EVENT_TYPES, function_app.py's index, rotator/azure/acr.py REQUIRED_ARM_ACTIONS). Each
 comparison is also fed a deliberate mismatch (issue 7 acceptance) and must report it.
 """
@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from rotator.azure.acr import REQUIRED_ARM_ACTIONS
-from rotator.events import HANDLED_EVENT_TYPES
+from rotator.core.events import HANDLED_EVENT_TYPES
 from rotator.settings import SETTING_NAMES, SETTINGS, Settings
 from tests.infra.bicep_ast import Template
 from tests.infra.crosscheck import (
@@ -108,7 +108,7 @@ def test_storage_settings_are_identity_based_and_read_by_the_code(templates: Tem
 
 def event_type_differences(subscription: Template, handled: tuple[str, ...] = HANDLED_EVENT_TYPES) -> list[str]:
     return list_differences("event type", subscribed_event_types(subscription), SUBSCRIPTION,
-                            handled, "rotator/events.py HANDLED_EVENT_TYPES")
+                            handled, "rotator/core/events.py HANDLED_EVENT_TYPES")
 
 
 def test_the_subscription_filters_on_exactly_the_handled_event_types(templates: Templates) -> None:
@@ -118,7 +118,7 @@ def test_the_subscription_filters_on_exactly_the_handled_event_types(templates: 
 def test_an_event_type_added_in_code_only_is_reported(templates: Templates) -> None:
     handled = (*HANDLED_EVENT_TYPES, "Microsoft.KeyVault.KeyNearExpiry")
     assert event_type_differences(templates[SUBSCRIPTION], handled) == [
-        f"event type 'Microsoft.KeyVault.KeyNearExpiry': in rotator/events.py HANDLED_EVENT_TYPES but not in "
+        f"event type 'Microsoft.KeyVault.KeyNearExpiry': in rotator/core/events.py HANDLED_EVENT_TYPES but not in "
         f"{SUBSCRIPTION}"]
 
 
@@ -127,7 +127,7 @@ def test_an_event_type_subscribed_but_not_handled_is_reported(templates: Templat
                            "includedEventTypes: [\n        'Microsoft.KeyVault.SecretNewVersionCreated'\n")
     assert event_type_differences(subscription) == [
         f"event type 'Microsoft.KeyVault.SecretNewVersionCreated': in {SUBSCRIPTION} but not in "
-        f"rotator/events.py HANDLED_EVENT_TYPES"]
+        f"rotator/core/events.py HANDLED_EVENT_TYPES"]
 
 
 # -- the function Event Grid delivers to -------------------------------------------------------

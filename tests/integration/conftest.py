@@ -14,7 +14,7 @@ from devstack.control import AcrControl, Control, SeededRegistry
 from devstack.skopeo import Skopeo
 from devstack.stack import Stack
 from rotator.azure.acr import Acr
-from rotator.passwords import Engine
+from rotator.protocols.engine import Engine
 from rotator.settings import Settings
 from rotator.wiring import build_engine
 

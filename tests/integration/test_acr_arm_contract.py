@@ -1,10 +1,10 @@
 """Contract tests: every official 2025-11-01 example, sent through the real SDK, gets an answer of its shape.
 
-The examples are read from ../shared/reference at test time. "Same shape": the status is one
-the example lists; every key of the example's body is there; ids, names, types, states,
+The examples are kept in tests/fixtures/reference (provenance and licence in its README).
+"Same shape": the status is one the example lists; every key of the example's body is there; ids, names, types, states,
 scope maps, actions, SKU, tags and thumbprints are equal; dates, passwords and the login
 server only have the same JSON type. Where the examples contradict the facts of
-reference/README.md, the facts win, and the test says where:
+docs/standins.md, the facts win, and the test says where:
 - PUT/PATCH 201 bodies say Creating/Updating (the examples say Succeeded);
 - reads never carry `encodedPemCertificate` (TokenUpdate's example echoes it).
 """
@@ -22,12 +22,13 @@ from azure.core.pipeline import PipelineResponse
 from azure.mgmt.containerregistry import ContainerRegistryManagementClient
 from azure.mgmt.containerregistry.models import Registry, Sku, Token, TokenProperties
 
+from tests.conftest import REFERENCE
 from tests.integration import test_acr_arm_support as support
 from tests.integration.test_acr_arm_support import ArmStandIn
 
 arm_server, arm = support.arm_server, support.arm  # the shared fixtures
 
-EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "reference" / "acr-api" / "2025-11-01" / "examples"
+EXAMPLES = REFERENCE / "acr-api" / "2025-11-01" / "examples"
 EXACT_KEYS = frozenset({"id", "name", "provisioningState", "status", "scopeMapId", "actions", "username",
                         "location", "tags", "sku", "thumbprint"})
 # `type` is exact for resources; a scope map's `properties.type` is "IsUserDefined" in the examples and

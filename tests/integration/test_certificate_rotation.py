@@ -13,10 +13,10 @@ from azure.keyvault.certificates import CertificateClient, CertificateContentTyp
 from cryptography import x509
 
 from devstack.control import token_spec
-from rotator import cli
-from rotator.certificate_rotation import push_certificate
-from rotator.resource_ids import parse_registry_id
-from rotator.scan import run_scan
+from rotator.core.resource_ids import parse_registry_id
+from rotator.entrypoints import cli
+from rotator.protocols.certificate_rotation import push_certificate
+from rotator.protocols.scan import run_scan
 from tests.certs import PrivateKey, pem, pkcs8, self_signed, thumbprint
 
 from .conftest import EngineFactory, Harness

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import serialization
 
 from devstack.stack import Stack
 from rotator.azure.lease import Busy, TokenLocks
-from rotator.resource_ids import RegistryId
+from rotator.core.resource_ids import RegistryId
 from tests.certs import pem, pkcs8, self_signed, thumbprint
 
 

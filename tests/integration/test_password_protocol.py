@@ -19,8 +19,9 @@ from devstack.control import password_spec, token_spec
 from devstack.skopeo import Skopeo
 from rotator.azure.lease import TokenLocks
 from rotator.azure.login import RegistryLogin
-from rotator.model import TAG_SLOT, secret_name
-from rotator.resource_ids import parse_registry_id
+from rotator.core.model import TAG_SLOT, secret_name
+from rotator.core.resource_ids import parse_registry_id
+from rotator.protocols import password_rotation
 
 from .conftest import EngineFactory, Harness, delay_new_passwords, set_replication_delay
 
@@ -35,7 +36,7 @@ def both_slots(expiry_days: float = 60) -> dict[str, object]:
 
 def rotate(h: Harness, force: bool = True, **kwargs: object):
     registry = parse_registry_id(h.registry.id)
-    return h.engine.rotate(registry, h.registry.login_server, TOKEN, force=force, **kwargs)  # type: ignore[arg-type]
+    return password_rotation.rotate(h.engine, registry, h.registry.login_server, TOKEN, force=force, **kwargs)  # type: ignore[arg-type]
 
 
 def vault_secret(h: Harness) -> SecretClient:
@@ -218,7 +219,8 @@ def test_unknown_token_fails_clearly_and_writes_nothing(harness: EngineFactory, 
     h = harness([both_slots()])
     vault_control.reset_counters()
     h.acr.reset_counters()
-    result = h.engine.rotate(parse_registry_id(h.registry.id), h.registry.login_server, "no-such-token", force=True)
+    result = password_rotation.rotate(h.engine, parse_registry_id(h.registry.id), h.registry.login_server,
+                                      "no-such-token", force=True)
     assert result.action == "failed" and "not found" in result.reason
     assert generate_calls(h) == 0 and vault_control.count("secrets.set") == 0
 

@@ -11,10 +11,11 @@ from uuid import uuid4
 import pytest
 
 from devstack.control import password_spec, token_spec
-from rotator import cli
-from rotator.model import secret_name
-from rotator.resource_ids import parse_registry_id
-from rotator.scan import run_scan
+from rotator.core.model import secret_name
+from rotator.core.resource_ids import parse_registry_id
+from rotator.entrypoints import cli
+from rotator.protocols import password_rotation
+from rotator.protocols.scan import run_scan
 from rotator.settings import Settings
 from rotator.wiring import build_engine
 
@@ -147,7 +148,8 @@ def test_dockerconfigjson_companion_follows_and_is_repaired(harness: EngineFacto
     assert auth["username"] == "due-token" and auth["password"] == client.get_secret(name).value
 
     vault_control.add_fault("secrets.set", status=403, after=1)  # the password lands, the companion does not
-    forced = h.engine.rotate(parse_registry_id(h.registry.id), h.registry.login_server, "due-token", force=True)
+    forced = password_rotation.rotate(h.engine, parse_registry_id(h.registry.id), h.registry.login_server,
+                                      "due-token", force=True)
     assert forced.action == "rotated" and "dockerconfigjson not written" in forced.reason
     vault_control.clear_faults()
     run_scan(h.engine)  # not due: the scan repairs the lagging companion

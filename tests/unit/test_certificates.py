@@ -1,4 +1,4 @@
-"""Unit tests for rotator.certificates: every acceptance and refusal rule, over generated certificates.
+"""Unit tests for rotator.core.certificates: every acceptance and refusal rule, over generated certificates.
 
 Keys are generated once per module (functools.cache); certificates are built on demand from them.
 SHA-1/MD5-signed certificates are real: cryptography refuses to build them, so the test signs a
@@ -11,12 +11,12 @@ import base64
 import dataclasses
 import functools
 import hashlib
+import json
 import re
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 from cryptography import x509
@@ -27,7 +27,7 @@ from cryptography.x509.oid import NameOID
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rotator.certificates import (
+from rotator.core.certificates import (
     MAX_CERTIFICATE_INPUT_BYTES,
     CertificateError,
     CertificateSlot,
@@ -36,11 +36,11 @@ from rotator.certificates import (
     parse_certificate,
     thumbprint_of_der,
 )
+from tests.conftest import REFERENCE
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
-REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference"
-SEED_PEM_PATH = REFERENCE / "seed" / "token-certificate1.pem"
-SEED_TOKEN_DOC = REFERENCE / "seed" / "Token.md"
+SEED_PEM_PATH = REFERENCE / "acr-token-certificate" / "token-certificate1.pem"
+TOKEN_CREATE_EXAMPLE = REFERENCE / "acr-api" / "2025-11-01" / "examples" / "TokenCreate.json"
 SEED_THUMBPRINT = "feeb79a888bf1415f8e17c4965a2a5bb5c8a2ff7"
 SEED_VALID_MOMENT = datetime(2019, 6, 1, tzinfo=UTC)
 
@@ -479,9 +479,10 @@ def test_error_is_a_value_error_with_a_readable_repr() -> None:
 
 
 def _seed_encoded_pem() -> str:
-    match = re.search(r'encodedPemCertificate:\s*"([A-Za-z0-9+/=]+)"', SEED_TOKEN_DOC.read_text())
-    assert match, "the seed Token.md example lost its encodedPemCertificate"
-    return match.group(1)
+    """The `encodedPemCertificate` of the official TokenCreate example, as ACR's API carries it."""
+    example = json.loads(TOKEN_CREATE_EXAMPLE.read_text())
+    return str(example["parameters"]["tokenCreateParameters"]["properties"]["credentials"]["certificates"][0]
+               ["encodedPemCertificate"])
 
 
 SEED_INPUTS: dict[str, Callable[[], str | bytes]] = {

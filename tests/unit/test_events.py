@@ -1,4 +1,4 @@
-"""Unit tests for rotator.events: the reference samples, their variants, malformed events, and fuzzing."""
+"""Unit tests for rotator.core.events: the reference samples, their variants, malformed events, and fuzzing."""
 
 from __future__ import annotations
 
@@ -7,14 +7,13 @@ import dataclasses
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rotator.events import (
+from rotator.core.events import (
     HANDLED_EVENT_TYPES,
     EventError,
     IgnoredEvent,
@@ -22,8 +21,9 @@ from rotator.events import (
     parse_batch,
     parse_event,
 )
+from tests.conftest import REFERENCE
 
-SAMPLES_DIR = Path(__file__).resolve().parents[3] / "shared" / "reference" / "keyvault-events"
+SAMPLES_DIR = REFERENCE / "keyvault-events"
 
 EVENT_ID = "00eccf70-95a7-4e7c-8299-2eb17ee9ad64"
 VERSION = "ee059b2bb5bc48398a53b168c6cdcb10"

@@ -1,4 +1,4 @@
-"""Unit tests for rotator.policy: every rule of its module docstring, table-driven, plus properties.
+"""Unit tests for rotator.core.policy: every rule of its module docstring, table-driven, plus properties.
 
 All times are relative to NOW; tokens and secrets come from the small builders below.
 """
@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rotator.model import (
+from rotator.core.model import (
     PASSWORD_SLOTS,
     TAG_LOGIN_SERVER,
     TAG_REGISTRY,
@@ -28,8 +28,8 @@ from rotator.model import (
     other_slot,
     secret_name,
 )
-from rotator.policy import Decision, Lifetimes, decide, effective_lifetimes
-from rotator.resource_ids import RegistryId
+from rotator.core.policy import Decision, Lifetimes, decide, effective_lifetimes
+from rotator.core.resource_ids import RegistryId
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)

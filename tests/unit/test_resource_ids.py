@@ -1,4 +1,4 @@
-"""Unit tests for rotator.resource_ids: parsing registry / resource-group / subscription IDs, round trips."""
+"""Unit tests for rotator.core.resource_ids: parsing registry / resource-group / subscription IDs, round trips."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rotator.resource_ids import (
+from rotator.core.resource_ids import (
     RegistryId,
     ResourceIdError,
     TargetScope,

@@ -14,7 +14,7 @@ from croniter import croniter
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rotator.resource_ids import TargetScope
+from rotator.core.resource_ids import TargetScope
 from rotator.settings import AZURE_ARM_ENDPOINT, SETTING_NAMES, SETTINGS, Settings, SettingsError
 
 SUB = "00000000-1111-2222-3333-444444444444"

@@ -1,7 +1,7 @@
 """The OpenAPI 3.0 document of the HTTP API, served at `GET /api/openapi.json`.
 
 Written as Python so the name patterns and limits come from the code that enforces them
-(`rotator.names`, `rotator.http_api`), and the action enums from `rotator.results`: the
+(`rotator.core.names`, `rotator.entrypoints.http_api`), and the action enums from `rotator.core.results`: the
 document cannot drift from what the API does. Tests run schemathesis against it.
 """
 
@@ -10,9 +10,9 @@ from __future__ import annotations
 import copy
 from typing import Any, get_args
 
-from rotator.http_api import MAX_BODY_BYTES, PEM_MEDIA_TYPES, RETRY_AFTER_SECONDS
-from rotator.names import REGISTRY_NAME_PATTERN, TOKEN_NAME_PATTERN
-from rotator.results import Action
+from rotator.core.names import REGISTRY_NAME_PATTERN, TOKEN_NAME_PATTERN
+from rotator.core.results import Action
+from rotator.entrypoints.http_api import MAX_BODY_BYTES, PEM_MEDIA_TYPES, RETRY_AFTER_SECONDS
 
 _REF = "#/components"
 _NULLABLE_TIME = {"type": "string", "format": "date-time", "nullable": True}

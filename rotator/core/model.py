@@ -10,13 +10,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from rotator.certificates import CertificateSlot
-from rotator.resource_ids import RegistryId
+from rotator.core.certificates import CertificateSlot
+from rotator.core.resource_ids import RegistryId
 
 PasswordName = Literal["password1", "password2"]
 PASSWORD_SLOTS: tuple[PasswordName, PasswordName] = ("password1", "password2")
 
-# Tags of a managed secret (DESIGN.md, Contracts). A secret carrying them is managed by the rotator.
+# Tags of a managed secret (docs/architecture.md, Contracts). A secret carrying them is managed by the rotator.
 TAG_REGISTRY = "acr-registry"
 TAG_TOKEN = "acr-token"
 TAG_SLOT = "acr-slot"
@@ -31,7 +31,7 @@ SECRET_CONTENT_TYPE = "text/plain; acr-token-password"
 
 
 def secret_tags(registry: RegistryId, token: str, login_server: str, slot: PasswordName) -> dict[str, str]:
-    """The tags that mark a secret as the rotator's and say which slot it holds (DESIGN.md, Contracts)."""
+    """The tags that mark a secret as the rotator's and say which slot it holds (docs/architecture.md, Contracts)."""
     return {
         TAG_REGISTRY: registry.name,
         TAG_TOKEN: token,

@@ -15,10 +15,12 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from rotator.azure.acr import AcrError
-from rotator.passwords import Engine
-from rotator.render import status_rows, table
-from rotator.results import Result
-from rotator.scan import find_registry, plan_all, run_scan
+from rotator.core.results import Result
+from rotator.entrypoints.render import status_rows, table
+from rotator.protocols import password_rotation
+from rotator.protocols.engine import Engine
+from rotator.protocols.scan import plan_all, run_scan
+from rotator.protocols.targets import find_registry
 from rotator.settings import SettingsError
 from rotator.wiring import engine_from_env
 
@@ -76,8 +78,9 @@ def _run(engine: Engine, args: argparse.Namespace) -> list[Any]:
         return [*status_rows(plans), *(f.to_json() for f in failures)]
     registry, login_server = find_registry(engine, args.registry)
     if args.command == "rotate":
-        return [engine.rotate(registry, login_server, args.token, force=args.force, dry_run=args.dry_run)]
-    from rotator.certificate_rotation import push_certificate
+        return [password_rotation.rotate(engine, registry, login_server, args.token, force=args.force,
+                                         dry_run=args.dry_run)]
+    from rotator.protocols.certificate_rotation import push_certificate
 
     with args.pem as handle:
         data = handle.read()

@@ -6,10 +6,10 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from rotator.model import PASSWORD_SLOTS
+from rotator.core.model import PASSWORD_SLOTS
 
 if TYPE_CHECKING:
-    from rotator.scan import PlannedToken
+    from rotator.protocols.scan import PlannedToken
 
 _MAX_CELL = 70
 

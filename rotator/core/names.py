@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-REGISTRY_NAME = r"[a-zA-Z0-9]{5,50}"  # also embedded in registry resource IDs (rotator/resource_ids.py)
+REGISTRY_NAME = r"[a-zA-Z0-9]{5,50}"  # also embedded in registry resource IDs (rotator/core/resource_ids.py)
 REGISTRY_NAME_PATTERN = rf"^{REGISTRY_NAME}$"
 TOKEN_NAME_PATTERN = r"^[a-zA-Z0-9-]{5,50}$"
 _REGISTRY = re.compile(REGISTRY_NAME_PATTERN)

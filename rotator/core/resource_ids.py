@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from rotator.names import REGISTRY_NAME
+from rotator.core.names import REGISTRY_NAME
 
 _SUBSCRIPTION = r"/subscriptions/(?P<subscription>[0-9a-zA-Z-]{1,64})"
 _GROUP = r"/resourceGroups/(?P<group>[-\w._()]{1,90})"

@@ -1,4 +1,4 @@
-"""The certificate protocol (DESIGN.md, Certificates): put a validated public certificate on a token.
+"""The certificate protocol (docs/architecture.md, Certificates): put a validated public certificate on a token.
 
 Under the same per-token lease as passwords. A thumbprint already on the token is a no-op (no ARM
 write); else the empty slot, else the slot whose certificate expires first. The other slot is kept
@@ -11,11 +11,11 @@ from collections.abc import Iterable
 
 from rotator.azure.lease import HeldLease
 from rotator.azure.vault_certificates import VaultCertificate
-from rotator.certificates import CertificateError, ParsedCertificate, choose_certificate_slot, parse_certificate
-from rotator.model import TokenState
-from rotator.passwords import Engine
-from rotator.resource_ids import RegistryId
-from rotator.results import Result
+from rotator.core.certificates import CertificateError, ParsedCertificate, choose_certificate_slot, parse_certificate
+from rotator.core.model import TokenState
+from rotator.core.resource_ids import RegistryId
+from rotator.core.results import Result
+from rotator.protocols.engine import Engine
 
 
 def push_certificate(engine: Engine, registry: RegistryId, login_server: str, token_name: str,

@@ -3,7 +3,7 @@
 Why framework-free: `function_app.py` only adapts `func.HttpRequest` to :class:`ApiRequest`, so
 the same code answers behind the Functions host, behind `devstack.functions_host`, and in unit
 tests without either. The routes and their status codes are documented in `docs/http-api.md`
-and in the OpenAPI document this module serves (`rotator.openapi`).
+and in the OpenAPI document this module serves (`rotator.entrypoints.openapi`).
 
 Rules every reply follows:
 - JSON bodies; errors are always ``{"error": {"code", "message"}}`` with a message safe to show.
@@ -30,13 +30,14 @@ from typing import Any
 from azure.core.exceptions import AzureError, ResourceNotFoundError
 
 from rotator.azure.errors import describe, is_transient
-from rotator.certificates import MAX_CERTIFICATE_INPUT_BYTES
+from rotator.core.certificates import MAX_CERTIFICATE_INPUT_BYTES
+from rotator.core.model import TokenState
+from rotator.core.names import valid_registry_name, valid_token_name
+from rotator.core.resource_ids import RegistryId
+from rotator.core.results import Result
 from rotator.logs import log_event
-from rotator.model import TokenState
-from rotator.names import valid_registry_name, valid_token_name
-from rotator.passwords import Engine
-from rotator.resource_ids import RegistryId
-from rotator.results import Result
+from rotator.protocols import password_rotation
+from rotator.protocols.engine import Engine
 
 MAX_BODY_BYTES = MAX_CERTIFICATE_INPUT_BYTES  # 64 KiB: a certificate is far smaller, a JSON option object too
 PEM_MEDIA_TYPES = ("application/x-pem-file", "text/plain")
@@ -142,16 +143,16 @@ def _azure_failure(error: AzureError) -> ApiError:
 
 def list_tokens(request: ApiRequest, context: _Context) -> ApiResponse:
     """Every managed token (one listing per registry and one per vault): status rows, and scopes that failed."""
-    from rotator.render import status_rows
-    from rotator.scan import plan_all
+    from rotator.entrypoints.render import status_rows
+    from rotator.protocols.scan import plan_all
 
     plans, _, failures = plan_all(context.engine())
     return ApiResponse(200, {"tokens": status_rows(plans), "failures": [f.to_json() for f in failures]})
 
 
 def get_token(request: ApiRequest, context: _Context) -> ApiResponse:
-    from rotator.render import status_rows
-    from rotator.scan import PlannedToken
+    from rotator.entrypoints.render import status_rows
+    from rotator.protocols.scan import PlannedToken
 
     engine, registry, login_server, token_name = _target(request, context)
     token = _existing_token(engine, registry, login_server, token_name)
@@ -164,13 +165,13 @@ def rotate_token(request: ApiRequest, context: _Context) -> ApiResponse:
     force, dry_run = _rotate_options(request)
     engine, registry, login_server, token_name = _target(request, context)
     _existing_token(engine, registry, login_server, token_name)
-    result = engine.rotate(registry, login_server, token_name, force=force, dry_run=dry_run)
+    result = password_rotation.rotate(engine, registry, login_server, token_name, force=force, dry_run=dry_run)
     return _result_response(result, refused=(409, "Refused"))
 
 
 def put_certificate(request: ApiRequest, context: _Context) -> ApiResponse:
     """Put an uploaded PEM certificate on the token (validated first; a refusal changes nothing)."""
-    from rotator.certificate_rotation import push_certificate
+    from rotator.protocols.certificate_rotation import push_certificate
 
     media_type = _media_type(request)
     if media_type not in PEM_MEDIA_TYPES:
@@ -185,7 +186,7 @@ def put_certificate(request: ApiRequest, context: _Context) -> ApiResponse:
 
 
 def openapi(request: ApiRequest, context: _Context) -> ApiResponse:
-    from rotator.openapi import document
+    from rotator.entrypoints.openapi import document
 
     return ApiResponse(200, document())
 
@@ -204,7 +205,7 @@ OPERATIONS: dict[str, tuple[str, Handler]] = {
 
 def _target(request: ApiRequest, context: _Context) -> tuple[Engine, RegistryId, str, str]:
     """The managed registry and token the route names; 400 for impossible names, 404 for unmanaged ones."""
-    from rotator.scan import NotManaged, TokenExcluded, managed_token
+    from rotator.protocols.targets import NotManaged, TokenExcluded, managed_token
 
     registry_name = request.route_params.get("registry", "")
     token_name = request.route_params.get("token", "")

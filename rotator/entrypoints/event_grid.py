@@ -26,14 +26,15 @@ from azure.core.exceptions import AzureError, ResourceNotFoundError
 
 from rotator.azure.errors import describe, is_transient
 from rotator.azure.vault import DOCKERCONFIG_SUFFIX
-from rotator.events import EventError, IgnoredEvent, VaultObjectEvent, parse_event
+from rotator.core.events import EventError, IgnoredEvent, VaultObjectEvent, parse_event
+from rotator.core.model import TAG_REGISTRY, TAG_TOKEN, secret_name
+from rotator.core.names import valid_registry_name, valid_token_name
+from rotator.core.resource_ids import RegistryId
+from rotator.core.results import Result
 from rotator.logs import log_event
-from rotator.model import TAG_REGISTRY, TAG_TOKEN, secret_name
-from rotator.names import valid_registry_name, valid_token_name
-from rotator.passwords import Engine
-from rotator.resource_ids import RegistryId
-from rotator.results import Result
-from rotator.scan import NotManaged, managed_token
+from rotator.protocols import password_rotation
+from rotator.protocols.engine import Engine
+from rotator.protocols.targets import NotManaged, managed_token
 
 Outcome = Result | IgnoredEvent
 T = TypeVar("T")
@@ -172,11 +173,11 @@ def _secret_event(engine: Engine, event: VaultObjectEvent) -> Result:
         raise _Skip(f"secret {event.object_name} is tagged for {registry_name}/{token_name}, whose secret is "
                     f"{expected}: not ours to rotate")
     registry, login_server = _managed_token(engine, registry_name, token_name)
-    return engine.rotate(registry, login_server, token_name, event_version=event.version)
+    return password_rotation.rotate(engine, registry, login_server, token_name, event_version=event.version)
 
 
 def _certificate_event(engine: Engine, event: VaultObjectEvent) -> Result:
-    from rotator.certificate_rotation import sync_from_vault
+    from rotator.protocols.certificate_rotation import sync_from_vault
 
     name = event.object_name
     try:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from rotator.model import (
+from rotator.core.model import (
     PASSWORD_SLOTS,
     TAG_REGISTRY,
     TAG_RENEW_BEFORE_DAYS,

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from rotator.core.results import Result
 from rotator.logs import log_event
-from rotator.passwords import Engine
-from rotator.results import Result
+from rotator.protocols.engine import Engine
 
 
 class ScanIncomplete(RuntimeError):
@@ -22,7 +22,7 @@ class ScanIncomplete(RuntimeError):
 
 def scheduled_scan(engine_provider: Callable[[], Engine], *, past_due: bool = False) -> list[Result]:
     """Run one scan of every managed token; raise ScanIncomplete when a rerun could fix something."""
-    from rotator.scan import run_scan
+    from rotator.protocols.scan import run_scan
 
     if past_due:
         log_event("timer-past-due", reason="the previous schedule occurrence was missed; scanning now")

@@ -1,0 +1,79 @@
+"""Which registries and tokens this app manages: ROTATOR_REGISTRIES scopes and the token patterns.
+
+One place answers "is this ours?" for the scan, the CLI, the HTTP API and Event Grid, so they can
+never disagree about what may be written.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable
+
+from azure.core.exceptions import AzureError, ResourceNotFoundError
+
+from rotator.azure.acr import AcrError
+from rotator.azure.errors import describe
+from rotator.core.resource_ids import RegistryId, parse_registry_id
+from rotator.core.results import Result
+from rotator.protocols.engine import Engine
+
+
+def selected(name: str, include: Iterable[str], exclude: Iterable[str]) -> bool:
+    """Include/exclude fnmatch patterns (case-insensitive, like ACR names)."""
+    lowered = name.lower()
+    return (any(fnmatch.fnmatch(lowered, p.lower()) for p in include)
+            and not any(fnmatch.fnmatch(lowered, p.lower()) for p in exclude))
+
+
+def discover_registries(engine: Engine) -> tuple[list[tuple[RegistryId, str]], list[Result]]:
+    """Every registry the settings name (deduplicated), and a failed Result per scope that could not be read."""
+    registries: dict[RegistryId, str] = {}
+    failures: list[Result] = []
+    for scope in engine.settings.targets:
+        try:
+            for registry, login_server in engine.acr.registries_in(scope):
+                registries.setdefault(registry, login_server)
+        except AzureError as error:
+            where = scope.registry or scope.resource_group or scope.subscription
+            failures.append(Result(where, "*", "failed", f"could not list registries: {describe(error)}"))
+    return list(registries.items()), failures
+
+
+def find_registry(engine: Engine, text: str) -> tuple[RegistryId, str]:
+    """A registry by resource ID, or by name among those ROTATOR_REGISTRIES names."""
+    if text.startswith("/"):
+        registry = parse_registry_id(text)
+        return registry, engine.acr.login_server(registry)
+    for scope in engine.settings.targets:
+        named = scope.registry_id()
+        if named is not None and named.name.lower() == text.lower():
+            return named, engine.acr.login_server(named)
+    registries, _ = discover_registries(engine)
+    for registry, login_server in registries:
+        if registry.name.lower() == text.lower():
+            return registry, login_server
+    raise AcrError(f"registry {text!r} is not among ROTATOR_REGISTRIES; pass its resource ID instead")
+
+
+class NotManaged(AcrError):
+    """The registry is not among ROTATOR_REGISTRIES (or cannot be found there)."""
+
+
+class TokenExcluded(NotManaged):
+    """The token is left out by ROTATOR_INCLUDE_TOKENS/ROTATOR_EXCLUDE_TOKENS."""
+
+
+def managed_token(engine: Engine, registry_name: str, token_name: str) -> tuple[RegistryId, str]:
+    """The registry of a token this app manages, for requests that name one (HTTP, events).
+
+    NotManaged/TokenExcluded say why not; other Azure errors (throttling, outages) pass through.
+    """
+    try:
+        registry, login_server = find_registry(engine, registry_name)
+    except (AcrError, ResourceNotFoundError) as error:
+        raise NotManaged(f"registry {registry_name} is not managed here: {error}") from None
+    settings = engine.settings
+    if not selected(token_name, settings.include_tokens, settings.exclude_tokens):
+        raise TokenExcluded(f"token {registry_name}/{token_name} is excluded by "
+                            "ROTATOR_INCLUDE_TOKENS/ROTATOR_EXCLUDE_TOKENS")
+    return registry, login_server
