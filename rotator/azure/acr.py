@@ -100,8 +100,8 @@ class Acr:
         result = poller.result()
         for password in result.passwords or []:
             if password.name == slot and password.value:
-                return NewPassword(slot=slot, value=password.value,
-                                   expiry=password.expiry or expiry, username=result.username or token.name)
+                return NewPassword(slot=slot, value=password.value, expiry=password.expiry or expiry,
+                                   username=result.username or token.name, created=password.creation_time)
         raise AcrError(f"generateCredentials for {registry.name}/{token.name} returned no value for {slot}")
 
     @needs("/tokens/write", "/tokens/operationStatuses/read")
@@ -117,6 +117,26 @@ class Acr:
         registry = token.registry
         update = TokenUpdateParameters(properties=TokenUpdateProperties(credentials=TokenCredentialsProperties(
             certificates=[TokenCertificate(**c) for c in certificates])))
+        poller = self._client(registry.subscription).tokens.begin_update(
+            registry.resource_group, registry.name, token.name, update, **self._polling)
+        return _token_state(registry, token.login_server, poller.result())
+
+
+    @needs("/tokens/write", "/tokens/operationStatuses/read")
+    def keep_only_password(self, token: TokenState, keep: PasswordName | None) -> TokenState:
+        """PATCH the token's password list to `keep` alone (none when None), as `az acr token credential delete`
+        does: a slot named is kept, a slot left out is removed. Certificates are left alone."""
+        from azure.mgmt.containerregistry.models import (
+            TokenCredentialsProperties,
+            TokenPassword,
+            TokenUpdateParameters,
+            TokenUpdateProperties,
+        )
+
+        registry = token.registry
+        passwords = [TokenPassword(name=keep)] if keep else []
+        update = TokenUpdateParameters(properties=TokenUpdateProperties(
+            credentials=TokenCredentialsProperties(passwords=passwords)))
         poller = self._client(registry.subscription).tokens.begin_update(
             registry.resource_group, registry.name, token.name, update, **self._polling)
         return _token_state(registry, token.login_server, poller.result())

@@ -1,16 +1,19 @@
 """Key Vault secrets holding the token passwords (layout: docs/architecture.md, Contracts).
 
-The scan lists every secret's properties in one paged call (values are not listed) and keeps
-those carrying the rotator's tags; a single token reads its secret by name.
+The scan lists every secret's properties in one paged call (values are not listed), and the
+soft-deleted ones in another when it needs them; a single token reads its secret by name, and
+asks for the deleted state only when the secret is absent.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from base64 import b64encode
-from collections.abc import Iterator
+from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from azure.core.credentials import TokenCredential
 from azure.core.exceptions import ResourceNotFoundError
@@ -20,10 +23,15 @@ from rotator.core.model import (
     SECRET_CONTENT_TYPE,
     TAG_REGISTRY,
     TAG_SLOT,
+    TAG_SLOT_CREATED,
     TAG_TOKEN,
     NewPassword,
+    PasswordName,
     SecretState,
     TokenState,
+    companion_name,
+    format_time,
+    password_name,
     secret_name,
     secret_tags,
 )
@@ -31,7 +39,6 @@ from rotator.core.model import (
 if TYPE_CHECKING:
     from azure.keyvault.secrets import SecretClient, SecretProperties
 
-DOCKERCONFIG_SUFFIX = "-dockerconfigjson"
 DOCKERCONFIG_CONTENT_TYPE = "application/vnd.docker.dockerconfigjson"
 
 
@@ -43,6 +50,16 @@ def client_options(api_version: str | None, verify_challenge_resource: bool) -> 
     return options
 
 
+def vault_name(vault_url: str) -> str:
+    """What `az keyvault ... --vault-name` takes: the first label of the vault's host (the host itself for an IP)."""
+    host = urlsplit(vault_url).hostname or vault_url
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return host.split(".", 1)[0]
+    return host
+
+
 class Vault:
     """Adapter over SecretClient: `rotator.core.model` objects in and out, never a logged value."""
 
@@ -50,18 +67,27 @@ class Vault:
                  verify_challenge_resource: bool) -> None:
         from azure.keyvault.secrets import SecretClient
 
+        self.name = vault_name(vault_url)
         self._client: SecretClient = SecretClient(
             vault_url, credential, **client_options(api_version, verify_challenge_resource))
 
-    def tagged_secrets(self) -> Iterator[SecretState]:
-        """Every password and companion secret carrying the rotator's tags: one paged listing, no reads."""
-        for properties in self._client.list_properties_of_secrets():
-            tags = properties.tags or {}
-            if TAG_REGISTRY not in tags or TAG_TOKEN not in tags:
-                continue
-            expected = secret_name(tags[TAG_REGISTRY], tags[TAG_TOKEN])
-            if properties.name in (expected, expected + DOCKERCONFIG_SUFFIX):
-                yield _state(properties)
+    def listing(self) -> dict[str, SecretState]:
+        """Every live secret by lowercase name, the rotator's and anyone else's: one paged listing, no values.
+
+        The policy needs the others too: a foreign secret at a name the rotator would write is refused."""
+        return {str(p.name).lower(): _state(p) for p in self._client.list_properties_of_secrets()}
+
+    def deleted_names(self) -> set[str]:
+        """Lowercase names of every soft-deleted secret: one paged listing."""
+        return {str(deleted.name).lower() for deleted in self._client.list_deleted_secrets()}
+
+    def is_deleted(self, name: str) -> bool:
+        """Whether `name` is soft-deleted (recoverable); a name still being deleted is not visible yet."""
+        try:
+            self._client.get_deleted_secret(name)
+        except ResourceNotFoundError:
+            return False
+        return True
 
     def current(self, registry: str, token: str) -> SecretState | None:
         """The current version of the token's secret, or None when there is none yet."""
@@ -79,11 +105,13 @@ class Vault:
         return self._client.get_secret(name, version).value or ""
 
     def publish(self, token: TokenState, password: NewPassword, not_before: datetime,
-                previous: SecretState | None) -> SecretState:
-        """Write the new current version: value, expiry, validity start, content type, tags."""
-        tags = secret_tags(token.registry, token.name, token.login_server, password.slot)
+                previous: SecretState | None, extra_tags: Mapping[str, str] | None = None) -> SecretState:
+        """Write the new current version: value, expiry, validity start, content type, tags (the slot's
+        creationTime among them, for drift detection)."""
+        tags = secret_tags(token.registry, token.name, token.login_server, password.slot, password.created)
         if previous is not None:
             tags.update({k: v for k, v in previous.tags.items() if k in OVERRIDE_TAGS})
+        tags.update(extra_tags or {})
         secret = self._client.set_secret(
             secret_name(token.registry.name, token.name), password.value, content_type=SECRET_CONTENT_TYPE,
             tags=tags, expires_on=password.expiry, not_before=not_before, enabled=True)
@@ -94,19 +122,34 @@ class Vault:
         auth = b64encode(f"{password.username}:{password.value}".encode()).decode()
         document = json.dumps({"auths": {token.login_server: {
             "username": password.username, "password": password.value, "auth": auth}}})
-        name = secret_name(token.registry.name, token.name) + DOCKERCONFIG_SUFFIX
         tags = {TAG_REGISTRY: token.registry.name, TAG_TOKEN: token.name, TAG_SLOT: password.slot}
-        secret = self._client.set_secret(name, document, content_type=DOCKERCONFIG_CONTENT_TYPE, tags=tags,
+        secret = self._client.set_secret(companion_name(token.registry.name, token.name), document,
+                                         content_type=DOCKERCONFIG_CONTENT_TYPE, tags=tags,
                                          expires_on=password.expiry, not_before=not_before, enabled=True)
         return str(secret.properties.version)
 
-    def dockerconfig_slot(self, registry: str, token: str) -> str | None:
-        """The slot the companion secret holds, or None when it does not exist."""
-        try:
-            secret = self._client.get_secret(secret_name(registry, token) + DOCKERCONFIG_SUFFIX)
-        except ResourceNotFoundError:
-            return None
-        return (secret.properties.tags or {}).get(TAG_SLOT)
+    def republish_matching(self, name: str, created: Mapping[PasswordName, datetime | None]) -> str | None:
+        """Make the newest version whose slot and `acr-slot-created` tags match ARM's `created` current again.
+
+        Repairs a superseded publish: a password ARM no longer holds must not stay current. Returns the
+        current version afterwards (unchanged when it already matches), or None when no version is known
+        to match (drift detection heals that)."""
+        versions = sorted((p for p in self._client.list_properties_of_secret_versions(name) if p.created_on),
+                          key=lambda p: p.created_on or datetime.min, reverse=True)
+        for index, properties in enumerate(versions):
+            tags = dict(properties.tags or {})
+            slot = password_name(tags.get(TAG_SLOT))
+            slot_created = created.get(slot) if slot else None
+            if slot_created is None or tags.get(TAG_SLOT_CREATED) != format_time(slot_created):
+                continue
+            if index == 0:
+                return properties.version  # the current version already holds a password ACR has
+            value = self._client.get_secret(name, properties.version).value or ""
+            secret = self._client.set_secret(name, value, content_type=properties.content_type, tags=tags,
+                                             expires_on=properties.expires_on, not_before=properties.not_before,
+                                             enabled=True)
+            return str(secret.properties.version)
+        return None
 
 
 def _state(properties: SecretProperties) -> SecretState:
@@ -116,4 +159,5 @@ def _state(properties: SecretProperties) -> SecretState:
         tags=dict(properties.tags or {}),
         expires_on=properties.expires_on,
         enabled=bool(properties.enabled),
+        created=properties.created_on,
     )

@@ -1,7 +1,9 @@
-"""`python -m rotator scan|rotate|status|certificate`: the engine from a shell.
+"""`python -m rotator scan|rotate|revoke|status|certificate`: the engine from a shell.
 
-Exit codes: 0 all good, 1 at least one token failed or was refused, 2 bad settings or arguments.
-Output is a readable table, or with `--json` one JSON document: `{"results": [...]}`.
+Exit codes: 0 done, 1 at least one token failed or was refused, 2 bad settings or arguments (nothing
+written), 3 busy or waiting (another run holds a token's lock, or the overlap window forbids rotating
+yet: nothing was done, try later). Output is a readable table, or with `--json` one JSON document:
+`{"results": [...]}`.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from rotator.azure.acr import AcrError
-from rotator.core.results import Result
+from rotator.core.model import PASSWORD_SLOTS
+from rotator.core.results import LATER_ACTIONS, Result
 from rotator.entrypoints.render import status_rows, table
 from rotator.protocols import password_rotation
 from rotator.protocols.engine import Engine
@@ -24,7 +27,7 @@ from rotator.protocols.targets import find_registry
 from rotator.settings import SettingsError
 from rotator.wiring import engine_from_env
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LATER = 0, 1, 2, 3
 RESULT_COLUMNS = ("registry", "token", "action", "slot", "expiry", "reason")
 
 
@@ -37,15 +40,21 @@ def _parser() -> argparse.ArgumentParser:
     rotate = commands.add_parser("rotate", help="rotate one token if due (or --force)")
     rotate.add_argument("registry", help="registry name (within ROTATOR_REGISTRIES) or resource ID")
     rotate.add_argument("token", help="token name")
-    rotate.add_argument("--force", action="store_true", help="rotate even if not due")
+    rotate.add_argument("--force", action="store_true",
+                        help="rotate even if not due (still honours the overlap window; waits for a busy lock)")
+    revoke = commands.add_parser("revoke", help="leaked credential: publish a fresh password, remove the others")
+    revoke.add_argument("registry", help="registry name (within ROTATOR_REGISTRIES) or resource ID")
+    revoke.add_argument("token", help="token name")
+    revoke.add_argument("--slot", choices=PASSWORD_SLOTS,
+                        help="revoke only this slot (default: the credential current in Key Vault)")
     status = commands.add_parser("status", help="show every managed token, its slots and next due date")
     certificate = commands.add_parser("certificate", help="put a PEM certificate on a token")
     certificate.add_argument("registry")
     certificate.add_argument("token")
     certificate.add_argument("--pem", required=True, type=argparse.FileType("rb"), help="PEM file (- for stdin)")
-    for command in (scan, rotate, status, certificate):
+    for command in (scan, rotate, revoke, status, certificate):
         command.add_argument("--json", action="store_true", help="print one JSON document")
-    for command in (scan, rotate, certificate):
+    for command in (scan, rotate, revoke, certificate):
         command.add_argument("--dry-run", action="store_true", help="plan and print; write nothing anywhere")
     return parser
 
@@ -67,19 +76,30 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout, err: TextI
         _print(out, args.json, results, status=True)
         return EXIT_OK
     _print(out, args.json, results)
-    return EXIT_FAILED if any(r.failed for r in results if isinstance(r, Result)) else EXIT_OK
+    return exit_code([r for r in results if isinstance(r, Result)])
+
+
+def exit_code(results: list[Result]) -> int:
+    """1 if anything failed or was refused; else 3 if anything was busy or waiting; else 0."""
+    if any(r.failed for r in results):
+        return EXIT_FAILED
+    return EXIT_LATER if any(r.action in LATER_ACTIONS for r in results) else EXIT_OK
 
 
 def _run(engine: Engine, args: argparse.Namespace) -> list[Any]:
     if args.command == "scan":
         return run_scan(engine, dry_run=args.dry_run)
     if args.command == "status":
-        plans, _, failures = plan_all(engine)
-        return [*status_rows(plans), *(f.to_json() for f in failures)]
+        scan = plan_all(engine)
+        return [*status_rows(scan.plans), *(r.to_json() for r in [*scan.orphans, *scan.failures])]
     registry, login_server = find_registry(engine, args.registry)
     if args.command == "rotate":
         return [password_rotation.rotate(engine, registry, login_server, args.token, force=args.force,
                                          dry_run=args.dry_run)]
+    if args.command == "revoke":
+        from rotator.protocols.revoke import revoke
+
+        return [revoke(engine, registry, login_server, args.token, slot=args.slot, dry_run=args.dry_run)]
     from rotator.protocols.certificate_rotation import push_certificate
 
     with args.pem as handle:

@@ -7,8 +7,11 @@ into a `Result`, so one token never stops the others.
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
@@ -20,16 +23,28 @@ from rotator.azure.lease import Busy, HeldLease, LeaseLost, TokenLocks
 from rotator.azure.login import RegistryLogin
 from rotator.azure.vault import Vault
 from rotator.azure.vault_certificates import VaultCertificates
-from rotator.core.model import SecretState, TokenState
-from rotator.core.policy import Decision, Lifetimes, decide
+from rotator.core.model import SecretState, TokenState, VaultFacts
+from rotator.core.policy import Decision, Forced, Lifetimes, decide
 from rotator.core.resource_ids import RegistryId
-from rotator.core.results import Result
+from rotator.core.results import FAILING_ACTIONS, Action, Result
 from rotator.logs import log_event
 from rotator.settings import Settings
+
+# Forced rotations and revokes wait this long for a token's lock held by another run (README, Guarantees):
+# long enough for a rotation that is verifying to publish, short enough that an HTTP rotate answers well
+# within the 230 s front-end limit (wait + verification + Azure calls).
+LOCK_WAIT_SECONDS = 60.0
+_LOCK_POLL_FIRST, _LOCK_POLL_MAX = 0.25, 2.0
+_LEVELS = {"failed": logging.ERROR, "refused": logging.WARNING, "drift": logging.WARNING,
+           "waiting": logging.WARNING, "orphaned": logging.WARNING}
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def no_checkpoint(step: str) -> None:
+    """Production does nothing at checkpoints."""
 
 
 @dataclass
@@ -43,26 +58,34 @@ class Engine:
     locks: TokenLocks
     login: RegistryLogin
     clock: Callable[[], datetime] = utc_now
+    # Called with a step name where a real run could freeze (VM pause, GC, lost network): "publishing" is
+    # right before a new version is written. Tests stall a run there; production does nothing.
+    checkpoint: Callable[[str], None] = no_checkpoint
 
     @property
     def lifetimes(self) -> Lifetimes:
-        return Lifetimes(self.settings.validity, self.settings.renew_before, self.settings.clock_skew)
+        settings = self.settings
+        return Lifetimes(settings.validity, settings.renew_before, settings.clock_skew, settings.min_overlap)
 
-    def plan(self, token: TokenState, secret: SecretState | None, *, force: bool = False,
-             event_version: str | None = None) -> Decision:
+    def plan(self, token: TokenState, secret: SecretState | None, *, force: bool | Forced = False,
+             event_version: str | None = None, facts: VaultFacts | None = None) -> Decision:
         return decide(token, secret, self.clock(), self.lifetimes, force=force,
-                      adopt=self.settings.adopt_unmanaged, event_version=event_version)
+                      adopt=self.settings.adopt_unmanaged, event_version=event_version, facts=facts)
 
     def guarded(self, registry: RegistryId, token_name: str, work: Callable[[HeldLease | None], Result],
-                locked: bool) -> Result:
+                locked: bool, wait_seconds: float = 0.0, before: Callable[[], None] | None = None) -> Result:
         """Run `work` (under the token's lease when `locked`), turning every per-token problem into a Result.
 
-        `Result.transient` tells event-driven callers whether a redelivery could succeed. One log line
-        per token, with the duration."""
+        `wait_seconds` > 0 waits that long for a lease another run holds (forced requests, revoke) instead of
+        answering `busy` at once; `before` runs first, before any waiting. `Result.transient` tells
+        event-driven callers whether a redelivery could succeed. One log line per token, with the duration,
+        at a level that matches the outcome."""
         started = time.monotonic()
         try:
+            if before is not None:
+                before()
             if locked:
-                with self.locks.hold(registry, token_name) as lease:
+                with self._lock(registry, token_name, wait_seconds) as lease:
                     result = work(lease)
             else:
                 result = work(None)
@@ -78,16 +101,48 @@ class Engine:
             result = Result(registry.name, token_name, "failed", describe(error), transient=is_transient(error))
         duration = int((time.monotonic() - started) * 1000)
         result = replace(result, duration_ms=duration)
-        log_event("token", registry=result.registry, token=result.token, action=result.action, slot=result.slot,
-                  reason=result.reason, expiry=result.expiry, version=result.version, duration_ms=duration)
+        log_result(result)
         return result
 
+    @contextlib.contextmanager
+    def _lock(self, registry: RegistryId, token_name: str, wait_seconds: float) -> Iterator[HeldLease]:
+        """The token's lease; while another run holds it, poll (jittered backoff) until `wait_seconds` pass."""
+        deadline = time.monotonic() + wait_seconds
+        pause = _LOCK_POLL_FIRST
+        while True:
+            with contextlib.ExitStack() as stack:
+                try:
+                    lease = stack.enter_context(self.locks.hold(registry, token_name))
+                except Busy:
+                    if time.monotonic() + pause > deadline:
+                        raise
+                else:
+                    yield lease
+                    return
+            time.sleep(pause * random.uniform(0.5, 1.0))  # noqa: S311 - jitter, not security
+            pause = min(pause * 2, _LOCK_POLL_MAX)
 
-def decision_result(token: TokenState, decision: Decision, dry_run: bool) -> Result:
+
+def log_result(result: Result) -> None:
+    """The one structured line per token and run."""
+    level = _LEVELS.get(result.action, logging.ERROR if result.action in FAILING_ACTIONS else logging.INFO)
+    log_event("token", level, registry=result.registry, token=result.token, action=result.action, slot=result.slot,
+              reason=result.reason, code=result.code, expiry=result.expiry, version=result.version,
+              duration_ms=result.duration_ms)
+
+
+def decision_result(token: TokenState, decision: Decision, dry_run: bool, secret: SecretState | None = None) -> Result:
     """The Result for a decision that was not (or not yet) carried out."""
+    where = (token.registry.name, token.name)
     if decision.action == "rotate":
-        return Result(token.registry.name, token.name, "would-rotate" if dry_run else "rotated", decision.reason,
-                      decision.slot, decision.new_expiry)
+        action: Action = "drift" if decision.code == "drift" else "would-rotate" if dry_run else "rotated"
+        return Result(*where, action, decision.reason, decision.slot, decision.new_expiry, code=decision.code)
     if decision.action == "refuse":
-        return Result(token.registry.name, token.name, "refused", decision.reason)
-    return Result(token.registry.name, token.name, "skipped", decision.reason)
+        return Result(*where, "refused", decision.reason, code=decision.code)
+    if decision.action == "wait":
+        return Result(*where, "waiting", decision.reason, decision.slot, code=decision.code,
+                      retry_at=decision.due_at)
+    if decision.code == "coalesced" and secret is not None:
+        return Result(*where, "skipped", decision.reason, secret.slot, secret.expires_on, decision.version,
+                      code=decision.code)
+    return Result(*where, "skipped", decision.reason, code=decision.code)
