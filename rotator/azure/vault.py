@@ -23,15 +23,11 @@ from rotator.core.model import (
     SECRET_CONTENT_TYPE,
     TAG_REGISTRY,
     TAG_SLOT,
-    TAG_SLOT_CREATED,
     TAG_TOKEN,
     NewPassword,
-    PasswordName,
     SecretState,
     TokenState,
     companion_name,
-    format_time,
-    password_name,
     secret_name,
     secret_tags,
 )
@@ -128,28 +124,19 @@ class Vault:
                                          expires_on=password.expiry, not_before=not_before, enabled=True)
         return str(secret.properties.version)
 
-    def republish_matching(self, name: str, created: Mapping[PasswordName, datetime | None]) -> str | None:
-        """Make the newest version whose slot and `acr-slot-created` tags match ARM's `created` current again.
+    def versions(self, name: str) -> list[SecretState]:
+        """Every version of a secret (properties only), newest first."""
+        found = [_state(p) for p in self._client.list_properties_of_secret_versions(name) if p.created_on]
+        return sorted(found, key=lambda state: state.created or datetime.min, reverse=True)
 
-        Repairs a superseded publish: a password ARM no longer holds must not stay current. Returns the
-        current version afterwards (unchanged when it already matches), or None when no version is known
-        to match (drift detection heals that)."""
-        versions = sorted((p for p in self._client.list_properties_of_secret_versions(name) if p.created_on),
-                          key=lambda p: p.created_on or datetime.min, reverse=True)
-        for index, properties in enumerate(versions):
-            tags = dict(properties.tags or {})
-            slot = password_name(tags.get(TAG_SLOT))
-            slot_created = created.get(slot) if slot else None
-            if slot_created is None or tags.get(TAG_SLOT_CREATED) != format_time(slot_created):
-                continue
-            if index == 0:
-                return properties.version  # the current version already holds a password ACR has
-            value = self._client.get_secret(name, properties.version).value or ""
-            secret = self._client.set_secret(name, value, content_type=properties.content_type, tags=tags,
-                                             expires_on=properties.expires_on, not_before=properties.not_before,
-                                             enabled=True)
-            return str(secret.properties.version)
-        return None
+    def republish(self, name: str, version: str) -> SecretState:
+        """Make an earlier version current again: a new version with its value, tags, dates and content type."""
+        earlier = self._client.get_secret(name, version)
+        properties = earlier.properties
+        secret = self._client.set_secret(name, earlier.value or "", content_type=properties.content_type,
+                                         tags=properties.tags, expires_on=properties.expires_on,
+                                         not_before=properties.not_before, enabled=True)
+        return _state(secret.properties)
 
 
 def _state(properties: SecretProperties) -> SecretState:

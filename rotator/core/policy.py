@@ -338,7 +338,7 @@ def plan_revoke(token: TokenState, secret: SecretState | None, now: datetime, de
     active = secret.slot
     assert active is not None  # refusal() refused secrets without a valid slot tag
     pending = password_name(secret.tags.get(TAG_REVOKING))
-    if pending is not None and slot in (None, pending) and _interrupted(token, secret, pending):
+    if pending is not None and slot in (None, pending) and _interrupted(token, secret, pending, lifetimes):
         return RevokePlan("revoke", f"finishing an interrupted revoke: {active} is published, {pending} is removed",
                           remove=pending)
     target = slot or active
@@ -358,12 +358,15 @@ def _replace(new: PasswordName, reason: str, now: datetime, lifetimes: Lifetimes
                       new_expiry=now + lifetimes.validity, not_before=now - lifetimes.clock_skew)
 
 
-def _interrupted(token: TokenState, secret: SecretState, pending: PasswordName) -> bool:
-    """The slot a revoke meant to remove still holds the password it had when the revoke published."""
+def _interrupted(token: TokenState, secret: SecretState, pending: PasswordName, lifetimes: Lifetimes) -> bool:
+    """The slot a revoke meant to remove still holds the password it had when the revoke published.
+
+    Within the clock skew it counts as still there: removing a password made right after is harmless,
+    since it was never published."""
     slot = token.passwords.get(pending)
     if slot is None or pending == secret.slot:
         return False
-    return slot.created is None or secret.created is None or slot.created <= secret.created
+    return slot.created is None or secret.created is None or slot.created <= secret.created + lifetimes.clock_skew
 
 
 def _when(moment: datetime | None) -> str:

@@ -37,6 +37,8 @@ from rotator.core.results import Result
 from rotator.logs import log_event
 from rotator.protocols.engine import Engine
 
+REPAIR_CANDIDATES = 3  # versions without the creation tag tried by logging in, when repairing a superseded publish
+
 
 @dataclass(frozen=True)
 class Published:
@@ -126,16 +128,33 @@ def _repair(engine: Engine, token: TokenState, password: NewPassword, why: str) 
     """Our publish put a dead password in front: make a version ARM still holds current again."""
     fresh = engine.acr.get_token(token.registry, token.login_server, token.name)
     name = secret_name(token.registry.name, token.name)
-    version = engine.vault.republish_matching(name, {slot: p.created for slot, p in fresh.passwords.items()})
+    version = _restore_live_version(engine, fresh, name)
     if version is None:
-        outcome = ("no earlier version matches ACR either; the next run heals it as drift (run rotate or scan "
-                   "now)")
+        outcome = "no earlier version still logs in; the next run heals it as drift (run rotate or scan now)"
     else:
         outcome = f"Key Vault's current version is now {version}, a password ACR still holds"
     log_event("superseded", logging.ERROR, registry=token.registry.name, token=token.name, slot=password.slot,
               reason=why, repaired_version=version)
     return Result(token.registry.name, token.name, "failed", f"superseded after publishing: {why}; {outcome}",
                   password.slot, code="superseded")
+
+
+def _restore_live_version(engine: Engine, token: TokenState, name: str) -> str | None:
+    """The newest version whose slot and `acr-slot-created` tags match ARM, made current (if it is not yet).
+
+    Versions published before that tag existed are tried by logging in with them, newest first (a few)."""
+    versions = engine.vault.versions(name)
+    for index, candidate in enumerate(versions):
+        recorded, slot = candidate.slot_created, candidate.slot
+        live = token.passwords.get(slot) if slot else None
+        if recorded is not None and live is not None and live.created == recorded:
+            return candidate.version if index == 0 else engine.vault.republish(name, str(candidate.version)).version
+    untagged = [v for v in versions[1:] if v.slot_created is None and v.slot in token.passwords][:REPAIR_CANDIDATES]
+    for candidate in untagged:
+        value = engine.vault.read_value(name, candidate.version)
+        if engine.login.verify(token.login_server, token.name, value, 0).ok:
+            return engine.vault.republish(name, str(candidate.version)).version
+    return None
 
 
 def _publish_companion(engine: Engine, token: TokenState, password: NewPassword, not_before: datetime) -> str:

@@ -77,7 +77,8 @@ def _carry_out(engine: Engine, token: TokenState, secret: SecretState | None, pl
              "just now" if check.ok else
              f"Still on the token: {kept} only, holding Key Vault's current version {version}, which did NOT log "
              f"in within {timeout:.0f} s ({check.detail}): check the token")
-    return Result(*where, "revoked" if check.ok else "failed", f"{removed}. {still}{note}", kept, expiry, version,
+    return Result(*where, "revoked" if check.ok else "failed", f"{plan.reason}. Done: {removed}. {still}{note}",
+                  kept, expiry, version,
                   code=None if check.ok else "unverified")
 
 

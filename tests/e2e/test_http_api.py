@@ -316,7 +316,7 @@ def test_azure_unreachable_is_503_with_retry_after() -> None:
     def unreachable() -> Any:
         raise ServiceRequestError("connection refused")
 
-    engine = SimpleNamespace(settings=None, vault=SimpleNamespace(tagged_secrets=unreachable))
+    engine = SimpleNamespace(settings=None, vault=SimpleNamespace(listing=unreachable))
     response = handle("list_tokens", ApiRequest("GET"), lambda: engine)  # type: ignore[arg-type,return-value]
 
     assert response.status == 503 and response.document["error"]["code"] == "TemporarilyUnavailable"

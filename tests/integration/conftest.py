@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import itertools
 import uuid
 from collections.abc import Callable, Iterator
@@ -14,6 +15,7 @@ from devstack.control import AcrControl, Control, SeededRegistry
 from devstack.skopeo import Skopeo
 from devstack.stack import Stack
 from rotator.azure.acr import Acr
+from rotator.entrypoints import cli
 from rotator.protocols.engine import Engine
 from rotator.settings import Settings
 from rotator.wiring import build_engine
@@ -102,3 +104,14 @@ def fast_polling(engine: Engine) -> Engine:
     """Token PATCHes answer Retry-After 10 like Azure; tests poll the stand-in faster."""
     engine.acr = Acr(engine.acr._credential, engine.settings.arm_endpoint, polling_interval=0)
     return engine
+
+
+def run_cli(h: Harness, monkeypatch: pytest.MonkeyPatch, *args: str, **settings: str) -> tuple[int, str, str]:
+    """`python -m rotator ...` in-process against the harness's registry: (exit code, stdout, stderr)."""
+    monkeypatch.setenv("ROTATOR_REGISTRIES", h.registry.id)
+    monkeypatch.setenv("ROTATOR_VERIFY_TIMEOUT_SECONDS", "20")
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+    out, err = io.StringIO(), io.StringIO()
+    code = cli.main(list(args), out=out, err=err)
+    return code, out.getvalue(), err.getvalue()
