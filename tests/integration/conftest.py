@@ -12,7 +12,6 @@ import pytest
 import requests
 
 from devstack.control import AcrControl, Control, SeededRegistry
-from devstack.skopeo import Skopeo
 from devstack.stack import Stack
 from rotator.azure.acr import Acr
 from rotator.entrypoints import cli
@@ -31,12 +30,6 @@ def unique_registry_name(prefix: str = "reg") -> str:
 @pytest.fixture(scope="session")
 def acr_control(stack: Stack) -> AcrControl:
     return AcrControl(stack.url("acr"), verify=str(stack.ca_file))
-
-
-@pytest.fixture(scope="session")
-def skopeo(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Skopeo:
-    """The real registry client, trusting the stack's CA."""
-    return Skopeo.create(stack.ca_file, tmp_path_factory.mktemp("skopeo"))
 
 
 @pytest.fixture(scope="session")
