@@ -37,7 +37,9 @@ from rotator.core.results import Result
 from rotator.logs import log_event
 from rotator.protocols.engine import Engine
 
-REPAIR_CANDIDATES = 3  # versions without the creation tag tried by logging in, when repairing a superseded publish
+# Repairing a superseded publish: versions without the creation tag are tried by logging in, this many at most,
+# each for at most this long (a live password logs in at once; a dead one is refused at once).
+REPAIR_CANDIDATES, REPAIR_LOGIN_SECONDS = 3, 5.0
 
 
 @dataclass(frozen=True)
@@ -140,21 +142,28 @@ def _repair(engine: Engine, token: TokenState, password: NewPassword, why: str) 
 
 
 def _restore_live_version(engine: Engine, token: TokenState, name: str) -> str | None:
-    """The newest version whose slot and `acr-slot-created` tags match ARM, made current (if it is not yet).
+    """Make current again the newest version whose slot and `acr-slot-created` tags match ARM.
 
-    Versions published before that tag existed are tried by logging in with them, newest first (a few)."""
-    versions = engine.vault.versions(name)
-    for index, candidate in enumerate(versions):
-        recorded, slot = candidate.slot_created, candidate.slot
-        live = token.passwords.get(slot) if slot else None
-        if recorded is not None and live is not None and live.created == recorded:
-            return candidate.version if index == 0 else engine.vault.republish(name, str(candidate.version)).version
-    untagged = [v for v in versions[1:] if v.slot_created is None and v.slot in token.passwords][:REPAIR_CANDIDATES]
+    Versions published before that tag existed are tried by logging in with them, newest first (a few).
+    Key Vault stamps versions to the second, so "current" is asked for, not inferred from the order."""
+    now = engine.vault.current_by_name(name)
+    if now is not None and _matches_arm(now, token):
+        return now.version
+    earlier = [v for v in engine.vault.versions(name) if now is None or v.version != now.version]
+    for candidate in earlier:
+        if _matches_arm(candidate, token):
+            return engine.vault.republish(name, str(candidate.version)).version
+    untagged = [v for v in earlier if v.slot_created is None and v.slot in token.passwords][:REPAIR_CANDIDATES]
     for candidate in untagged:
         value = engine.vault.read_value(name, candidate.version)
-        if engine.login.verify(token.login_server, token.name, value, 0).ok:
+        if engine.login.verify(token.login_server, token.name, value, REPAIR_LOGIN_SECONDS).ok:
             return engine.vault.republish(name, str(candidate.version)).version
     return None
+
+
+def _matches_arm(version: SecretState, token: TokenState) -> bool:
+    live = token.passwords.get(version.slot) if version.slot else None
+    return version.slot_created is not None and live is not None and live.created == version.slot_created
 
 
 def _publish_companion(engine: Engine, token: TokenState, password: NewPassword, not_before: datetime) -> str:

@@ -217,7 +217,7 @@ def test_drift_is_reported_and_healed_by_rotating_the_other_slot(harness: Engine
                                                                  tmp_path: Path, monkeypatch) -> None:
     h = harness([both_slots()])
     assert of(run_scan(h.engine)).slot == "password2"  # adopted: the publish records password2's creationTime
-    assert TAG_SLOT_CREATED in secrets(h).get_secret(secret_name(h.registry.name, TOKEN)).properties.tags
+    assert TAG_SLOT_CREATED in (secrets(h).get_secret(secret_name(h.registry.name, TOKEN)).properties.tags or {})
     registry = parse_registry_id(h.registry.id)
     state = h.engine.acr.get_token(registry, h.registry.login_server, TOKEN)
     by_hand = h.engine.acr.generate_password(state, "password2", datetime.now(UTC) + timedelta(days=30))

@@ -311,7 +311,8 @@ def situations(draw: st.DrawFn) -> tuple[TokenState, SecretState, datetime, bool
     slots = [password(name, draw(MAYBE), draw(MAYBE)) for name in PASSWORD_SLOTS if draw(st.booleans())]
     the_secret = current(draw(st.sampled_from(PASSWORD_SLOTS)), draw(MOMENTS), draw(st.sampled_from(["v1", "v2"])),
                          draw(MAYBE))
-    force = draw(st.sampled_from([False, True, Forced("v1"), Forced(None)]))
+    choices: list[bool | Forced] = [False, True, Forced("v1"), Forced(None)]
+    force = draw(st.sampled_from(choices))
     return token(*slots), the_secret, draw(MOMENTS), force
 
 
