@@ -46,6 +46,20 @@ def _responses(ok: dict[str, Any], *statuses: str) -> dict[str, Any]:
 
 _TOKEN_PATH_PARAMETERS = [_ref("parameters", "registry"), _ref("parameters", "token")]
 
+
+def _token_action(operation_id: str, summary: str, description: str, options: str, done: str) -> dict[str, Any]:
+    """A synchronous POST on one token taking optional JSON options and answering with a Result."""
+    return {
+        "parameters": _TOKEN_PATH_PARAMETERS,
+        "post": {
+            "operationId": operation_id,
+            "summary": summary,
+            "description": description,
+            "requestBody": {"required": False, "content": {"application/json": {"schema": _ref("schemas", options)}}},
+            "responses": _responses(_ok("Result", f"What was done ({done})."), "400", "404", "409", "413", "415"),
+        },
+    }
+
 _SCHEMAS: dict[str, Any] = {
     "Error": {
         "type": "object",
@@ -176,36 +190,18 @@ _PATHS: dict[str, Any] = {
             "responses": _responses(_ok("TokenStatus", "The token."), "400", "404"),
         },
     },
-    "/tokens/{registry}/{token}/rotate": {
-        "parameters": _TOKEN_PATH_PARAMETERS,
-        "post": {
-            "operationId": "rotate_token",
-            "summary": "Rotate the token's standby password now if due, or when forced. Synchronous.",
-            "description": "Runs the whole protocol (lock, generate the standby slot, verify by logging in, "
-                           "publish to Key Vault) and answers with the result. An empty body means "
-                           "`{\"force\": false, \"dryRun\": false}`.",
-            "requestBody": {"required": False, "content": {"application/json": {
-                "schema": _ref("schemas", "RotateOptions")}}},
-            "responses": _responses(_ok("Result", "What was done (rotated, skipped, would-rotate...)."),
-                                    "400", "404", "409", "413", "415"),
-        },
-    },
-    "/tokens/{registry}/{token}/revoke": {
-        "parameters": _TOKEN_PATH_PARAMETERS,
-        "post": {
-            "operationId": "revoke_token",
-            "summary": "Leaked credential: publish a fresh password, then remove the revoked one. Synchronous.",
-            "description": "Under the token's lock, regardless of the overlap window: regenerates the other slot, "
-                           "verifies it by logging in, publishes it to Key Vault, then removes the revoked slot's "
-                           "password from the token (a standby named by `slot` is just removed). The result says "
-                           "what still logs in. Running it again after an interruption finishes the removal. An "
-                           "empty body revokes the credential current in Key Vault.",
-            "requestBody": {"required": False, "content": {"application/json": {
-                "schema": _ref("schemas", "RevokeOptions")}}},
-            "responses": _responses(_ok("Result", "What was done (revoked, would-revoke, skipped...)."),
-                                    "400", "404", "409", "413", "415"),
-        },
-    },
+    "/tokens/{registry}/{token}/rotate": _token_action(
+        "rotate_token", "Rotate the token's standby password now if due, or when forced. Synchronous.",
+        "Runs the whole protocol (lock, generate the standby slot, verify by logging in, publish to Key Vault) and "
+        "answers with the result. An empty body means `{\"force\": false, \"dryRun\": false}`.",
+        "RotateOptions", "rotated, skipped, would-rotate..."),
+    "/tokens/{registry}/{token}/revoke": _token_action(
+        "revoke_token", "Leaked credential: publish a fresh password, then remove the revoked one. Synchronous.",
+        "Under the token's lock, regardless of the overlap window: regenerates the other slot, verifies it by "
+        "logging in, publishes it to Key Vault, then removes the revoked slot's password from the token (a standby "
+        "named by `slot` is just removed). The result says what still logs in. Running it again after an "
+        "interruption finishes the removal. An empty body revokes the credential current in Key Vault.",
+        "RevokeOptions", "revoked, would-revoke, skipped..."),
     "/tokens/{registry}/{token}/certificate": {
         "parameters": _TOKEN_PATH_PARAMETERS,
         "put": {

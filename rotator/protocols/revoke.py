@@ -13,6 +13,7 @@ remove, so a rerun finishes with the removal instead of rotating again.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from azure.core.exceptions import AzureError
@@ -52,9 +53,6 @@ def revoke(engine: Engine, registry: RegistryId, login_server: str, token_name: 
 
 def _carry_out(engine: Engine, token: TokenState, secret: SecretState | None, plan: RevokePlan,
                lease: HeldLease) -> Result:
-    where = (token.registry.name, token.name)
-    note = ""
-    expiry: datetime | None
     if plan.generate is not None:
         assert plan.new_expiry and plan.not_before
         tags = {TAG_REVOKING: plan.remove} if plan.remove else None
@@ -62,24 +60,33 @@ def _carry_out(engine: Engine, token: TokenState, secret: SecretState | None, pl
                                        lease, tags)
         if isinstance(outcome, Result):
             return outcome  # nothing was removed: the revoked slot still logs in, the result says why
-        kept, value, expiry, version, note = (outcome.password.slot, outcome.password.value, outcome.password.expiry,
-                                              outcome.version, outcome.note)
-    else:
-        assert secret is not None and secret.slot is not None  # a removal alone keeps the current credential
-        kept, value, expiry, version = secret.slot, engine.vault.read_value(secret.name), secret.expires_on, \
-            secret.version
-    removed = _remove(engine, token, plan.remove, kept, lease)
+        password = outcome.password
+        kept = _Kept(password.slot, password.value, password.expiry, outcome.version, outcome.note)
+    else:  # a removal alone: Key Vault's current credential stays
+        assert secret is not None and secret.slot is not None
+        kept = _Kept(secret.slot, engine.vault.read_value(secret.name), secret.expires_on, secret.version)
+    removed = _remove(engine, token, plan.remove, kept.slot, lease)
     if isinstance(removed, Result):
         return removed
     timeout = engine.settings.verify_timeout.total_seconds()
-    check = engine.login.verify(token.login_server, token.name, value, timeout)
-    still = (f"Still on the token: {kept} only, holding Key Vault's current version {version}, which logged in "
-             "just now" if check.ok else
-             f"Still on the token: {kept} only, holding Key Vault's current version {version}, which did NOT log "
-             f"in within {timeout:.0f} s ({check.detail}): check the token")
-    return Result(*where, "revoked" if check.ok else "failed", f"{plan.reason}. Done: {removed}. {still}{note}",
-                  kept, expiry, version,
+    check = engine.login.verify(token.login_server, token.name, kept.value, timeout)
+    still = (f"Still on the token: {kept.slot} only, holding Key Vault's current version {kept.version}, "
+             + ("which logged in just now" if check.ok else
+                f"which did NOT log in within {timeout:.0f} s ({check.detail}): check the token"))
+    return Result(token.registry.name, token.name, "revoked" if check.ok else "failed",
+                  f"{plan.reason}. Done: {removed}. {still}{kept.note}", kept.slot, kept.expiry, kept.version,
                   code=None if check.ok else "unverified")
+
+
+@dataclass(frozen=True)
+class _Kept:
+    """The password left on the token: the one just published, or Key Vault's current one."""
+
+    slot: PasswordName
+    value: str = field(repr=False)
+    expiry: datetime | None
+    version: str | None
+    note: str = ""
 
 
 def _remove(engine: Engine, token: TokenState, remove: PasswordName | None, kept: PasswordName,
