@@ -7,7 +7,7 @@ protocol can be tested without I/O.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from rotator.core.certificates import CertificateSlot
@@ -32,6 +32,7 @@ TAG_SLOT_CREATED = "acr-slot-created"
 # Set by revoke on the version it publishes: the slot it removes next, so a rerun after a crash finishes the job.
 TAG_REVOKING = "acr-revoking"
 SECRET_CONTENT_TYPE = "text/plain; acr-token-password"
+CREATION_TOLERANCE = timedelta(milliseconds=1)
 DOCKERCONFIG_SUFFIX = "-dockerconfigjson"
 
 
@@ -54,6 +55,13 @@ def secret_tags(registry: RegistryId, token: str, login_server: str, slot: Passw
 def format_time(moment: datetime) -> str:
     """ISO 8601 in UTC with a `Z`, to the microsecond (what ARM's creationTime carries)."""
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def same_creation(recorded: datetime, actual: datetime) -> bool:
+    """Whether two ARM creationTimes of a slot name the same password. Within a millisecond: the
+    generateCredentials answer and token reads may print them with different precision, while two
+    regenerations of one slot are always further apart than a round trip."""
+    return abs(recorded - actual) < CREATION_TOLERANCE
 
 
 def parse_time(text: str | None) -> datetime | None:

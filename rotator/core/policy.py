@@ -58,6 +58,7 @@ from rotator.core.model import (
     format_time,
     other_slot,
     password_name,
+    same_creation,
     secret_name,
 )
 
@@ -232,7 +233,7 @@ def current_is_dead(token: TokenState, secret: SecretState, now: datetime,
     if has_expiry(slot) and slot.expiry is not None and slot.expiry <= now + lifetimes.clock_skew:
         return f"active password {active} has expired", None
     recorded = secret.slot_created
-    if recorded is not None and slot.created is not None and slot.created != recorded:
+    if recorded is not None and slot.created is not None and not same_creation(recorded, slot.created):
         return (f"drift: {active} was regenerated outside the rotator (ACR: created {format_time(slot.created)}; "
                 f"Key Vault's version records {format_time(recorded)}), so the credential in Key Vault no longer "
                 f"logs in; healing by rotating {other_slot(active)}", "drift")

@@ -29,6 +29,7 @@ from rotator.core.model import (
     VaultFacts,
     companion_name,
     format_time,
+    same_creation,
     secret_name,
 )
 from rotator.core.names import valid_token_name
@@ -120,7 +121,7 @@ def _superseded(engine: Engine, token: TokenState, password: NewPassword) -> str
     now = engine.acr.get_token(token.registry, token.login_server, token.name).passwords.get(password.slot)
     if now is None:
         return f"{password.slot} was removed from the token meanwhile"
-    if password.created is not None and now.created != password.created:
+    if password.created is not None and (now.created is None or not same_creation(password.created, now.created)):
         created = format_time(now.created) if now.created else "an unknown time"
         return f"{password.slot} was regenerated again at {created} by another run or by hand"
     return None
@@ -163,7 +164,8 @@ def _restore_live_version(engine: Engine, token: TokenState, name: str) -> str |
 
 def _matches_arm(version: SecretState, token: TokenState) -> bool:
     live = token.passwords.get(version.slot) if version.slot else None
-    return version.slot_created is not None and live is not None and live.created == version.slot_created
+    recorded, actual = version.slot_created, live.created if live else None
+    return recorded is not None and actual is not None and same_creation(recorded, actual)
 
 
 def _publish_companion(engine: Engine, token: TokenState, password: NewPassword, not_before: datetime) -> str:

@@ -158,6 +158,16 @@ def test_without_a_contradicting_tag_there_is_no_drift(the_secret: SecretState) 
     assert (decision.action, decision.code) == ("skip", None)
 
 
+@pytest.mark.parametrize(("difference", "drift"), [(timedelta(microseconds=999), False),
+                                                   (timedelta(microseconds=-999), False),
+                                                   (timedelta(milliseconds=1), True), (SECOND, True)])
+def test_creation_times_compare_within_a_millisecond(difference: timedelta, drift: bool) -> None:
+    """generateCredentials and token reads may print creationTime with different precision."""
+    decision = decide(both(active_created=ACTIVE_CREATED + difference), current(published=NOW - 40 * DAY), NOW,
+                      DEFAULTS)
+    assert (decision.code == "drift") is drift
+
+
 def test_an_arm_slot_without_creation_time_is_not_drift() -> None:
     the_token = token(password("password1", NOW + 80 * DAY, None), password("password2", NOW + 70 * DAY, None))
     assert decide(the_token, current(published=NOW - 40 * DAY), NOW, DEFAULTS).action == "skip"
