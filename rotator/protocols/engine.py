@@ -113,8 +113,10 @@ class Engine:
             with contextlib.ExitStack() as stack:
                 try:
                     lease = stack.enter_context(self.locks.hold(registry, token_name))
-                except Busy:
+                except Busy as busy:
                     if time.monotonic() + pause > deadline:
+                        if wait_seconds > 0:
+                            raise Busy(f"{busy} (waited {wait_seconds:.0f} s for it)") from None
                         raise
                 else:
                     yield lease

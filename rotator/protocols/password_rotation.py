@@ -29,15 +29,16 @@ def rotate(engine: Engine, registry: RegistryId, login_server: str, token_name: 
 
     Forced runs wait for a lock another run holds (LOCK_WAIT_SECONDS) instead of answering busy."""
     waits = force and not dry_run
-    request: list[bool | Forced] = [force]
+    request: bool | Forced = force
 
     def note_what_was_seen() -> None:
+        nonlocal request
         current = engine.vault.current(registry.name, token_name)
-        request[0] = Forced(current.version if current else None)
+        request = Forced(current.version if current else None)
 
     def work(lease: HeldLease | None) -> Result:
         token, secret, facts = read(engine, registry, login_server, token_name)
-        decision = engine.plan(token, secret, force=request[0], event_version=event_version, facts=facts)
+        decision = engine.plan(token, secret, force=request, event_version=event_version, facts=facts)
         if lease is None:
             return decision_result(token, decision, dry_run=True, secret=secret)
         return _locked(engine, token, secret, facts, decision, lease)
