@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from rotator.core.resource_ids import ResourceIdError, TargetScope, parse_target_scope
+from rotator.core.schedule import ScheduleError, validate_schedule
 
 AZURE_ARM_ENDPOINT = "https://management.azure.com"
 
@@ -62,11 +63,6 @@ _DEFAULTS = {s.name: s.default for s in SETTINGS}
 _PATTERN = re.compile(r"^[A-Za-z0-9*?\[\]!._-]+$")
 # Key Vault REST API versions: 7.4, 7.6-preview.2, 2025-07-01, ...
 _API_VERSION = re.compile(r"(\d+\.\d+|\d{4}-\d{2}-\d{2})(-preview(\.\d+)?)?", re.ASCII)
-# One NCRONTAB field: a list of `*`, numbers or ranges, each with an optional /step; month and
-# day-of-week (the last two fields) may also use names (Jan, Mon-Fri).
-_CRON_NUMERIC = r"(\*|\d+(-\d+)?)(/\d+)?"
-_CRON_NAMED = r"(\*|(\d+|[A-Za-z]{3,9})(-(\d+|[A-Za-z]{3,9}))?)(/\d+)?"
-_CRON_FIELDS = [re.compile(rf"{item}(,{item})*", re.ASCII) for item in [_CRON_NUMERIC] * 4 + [_CRON_NAMED] * 2]
 
 
 @dataclass(frozen=True)
@@ -185,10 +181,10 @@ class _Reader:
 
     def schedule(self, name: str) -> str:
         value = self.text(name)
-        fields = value.split()
-        if len(fields) != 6 or not all(p.fullmatch(f) for p, f in zip(_CRON_FIELDS, fields, strict=True)):
-            raise SettingsError(f"{name} must be an NCRONTAB expression with six fields (seconds first), "
-                                f"got {value!r}")
+        try:
+            validate_schedule(value)
+        except ScheduleError as error:
+            raise SettingsError(f"{name}: {error} (NCRONTAB, six fields, seconds first: got {value!r})") from None
         return value
 
     def api_version(self, name: str) -> str | None:
