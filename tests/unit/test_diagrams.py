@@ -36,7 +36,8 @@ def report() -> dict[str, Any]:
 
 
 def test_every_diagram_in_the_docs_parses(report: dict[str, Any]) -> None:
-    broken = [f"{Path(d['file']).relative_to(ROOT)}:{d['line']}: {d['error']}" for d in report["diagrams"] if not d["ok"]]
+    broken = [f"{Path(d['file']).relative_to(ROOT)}:{d['line']}: {d['error']}"
+              for d in report["diagrams"] if not d["ok"]]
     assert report["diagrams"] and not broken, "\n".join(broken)
 
 
