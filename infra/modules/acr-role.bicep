@@ -7,6 +7,9 @@ targetScope = 'subscription'
 @description('Display name of the role (unique in the tenant).')
 param roleName string
 
+@description('Subscriptions (/subscriptions/<id>) the role may be assigned in: this one and those of the registries.')
+param assignableScopes array
+
 resource role 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
   name: guid(subscription().id, 'acr-token-rotator', roleName)
   properties: {
@@ -28,9 +31,7 @@ resource role 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
         notDataActions: []
       }
     ]
-    assignableScopes: [
-      subscription().id
-    ]
+    assignableScopes: assignableScopes
   }
 }
 
