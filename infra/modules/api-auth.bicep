@@ -43,6 +43,7 @@ resource auth 'Microsoft.Web/sites/config@2024-04-01' = {
       unauthenticatedClientAction: 'Return401'
       excludedPaths: [
         '/runtime/webhooks/eventgrid'
+        '/runtime/webhooks/EventGrid'
       ]
     }
     httpSettings: {
