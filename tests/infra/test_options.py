@@ -229,3 +229,20 @@ def test_both_hooks_take_the_same_steps() -> None:
         assert fragment in sh and fragment in ps1, fragment
     assert "-ge 6" in sh and "-ge 6" in ps1 and "sleep 30" in sh and "Start-Sleep -Seconds 30" in ps1
     assert path(json.loads(PARAMETERS_FILE.read_text()), "parameters")  # the file azd reads beside them
+
+
+def test_the_readme_deploy_block_sets_real_parameters(templates: Templates) -> None:
+    """README: the two commands, then a six-line Deploy to Azure block whose settings main.bicep reads."""
+    lines = (ROOT / "README.md").read_text().splitlines()
+    fences = [index for index, line in enumerate(lines) if line.startswith("```")]
+    first_close, deploy_open, deploy_close = fences[1], fences[2], fences[3]
+    assert "Deploy to Azure" in "\n".join(lines[first_close:deploy_open])
+    assert not any(line.startswith("## ") for line in lines[:deploy_open]), "the block comes before any section"
+    block = lines[deploy_open + 1:deploy_close]
+    assert len(block) == 6 and block[-2].strip() == "azd up"
+    mapped = {match["name"] for match in file_mappings().values()}
+    set_names = set(re.findall(r"azd env set (\w+)", "\n".join(block)))
+    assert set_names and set_names <= mapped
+    location = re.search(r"azd env set AZURE_LOCATION (\w+)", "\n".join(block))
+    allowed = next(d["argument"] for d in main_parameters(templates)["location"]["decorators"] if d["type"] == "allowed")
+    assert location is not None and location[1] in allowed
