@@ -244,5 +244,6 @@ def test_the_readme_deploy_block_sets_real_parameters(templates: Templates) -> N
     set_names = set(re.findall(r"azd env set (\w+)", "\n".join(block)))
     assert set_names and set_names <= mapped
     location = re.search(r"azd env set AZURE_LOCATION (\w+)", "\n".join(block))
-    allowed = next(d["argument"] for d in main_parameters(templates)["location"]["decorators"] if d["type"] == "allowed")
+    decorators = main_parameters(templates)["location"]["decorators"]
+    allowed = next(d["argument"] for d in decorators if d["type"] == "allowed")
     assert location is not None and location[1] in allowed

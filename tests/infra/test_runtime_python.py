@@ -48,8 +48,9 @@ def deployed_version(templates: dict[str, Template]) -> str:
 
 
 def interpreter_exists(version: str) -> bool:
-    candidates = [shutil.which(f"python{version}"), *map(str, Path.home().glob(f".pyenv/versions/{version}.*/bin/python"))]
-    return any(c and subprocess.run([c, "-c", ""], capture_output=True, check=False).returncode == 0 for c in candidates)
+    """As ./run setup looks for it: on PATH (a pyenv shim counts only if it runs) or in pyenv's versions."""
+    found = [shutil.which(f"python{version}"), *map(str, Path.home().glob(f".pyenv/versions/{version}.*/bin/python"))]
+    return any(subprocess.run([c, "-c", ""], capture_output=True, check=False).returncode == 0 for c in found if c)
 
 
 @pytest.fixture(scope="module")
@@ -83,5 +84,5 @@ def test_the_deployed_version_is_a_supported_one(templates: dict[str, Template])
     """README lists the supported versions; the development interpreter and the deployed one are among them."""
     readme = (ROOT / "README.md").read_text()
     supported = readme[readme.index("## Python versions"):].split("\n## ")[0]
-    for version in (deployed_version(templates), "%d.%d" % sys.version_info[:2]):
+    for version in (deployed_version(templates), f"{sys.version_info[0]}.{sys.version_info[1]}"):
         assert f"**{version}**" in supported, version
