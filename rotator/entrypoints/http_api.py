@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -186,9 +187,9 @@ def put_certificate(request: ApiRequest, context: _Context) -> ApiResponse:
 
 
 def openapi(request: ApiRequest, context: _Context) -> ApiResponse:
-    from rotator.entrypoints.openapi import document
+    from rotator.entrypoints.openapi import app_service_auth_enabled, document
 
-    return ApiResponse(200, document())
+    return ApiResponse(200, document(entra_id=app_service_auth_enabled(os.environ)))
 
 
 OPERATIONS: dict[str, tuple[str, Handler]] = {
