@@ -247,3 +247,15 @@ def test_the_readme_deploy_block_sets_real_parameters(templates: Templates) -> N
     decorators = main_parameters(templates)["location"]["decorators"]
     allowed = next(d["argument"] for d in decorators if d["type"] == "allowed")
     assert location is not None and location[1] in allowed
+
+
+def test_the_parameters_table_lists_every_parameter_with_its_variable(templates: Templates) -> None:
+    text = (ROOT / "docs" / "deploy.md").read_text()
+    table = text[text.index("## Parameters"):text.index("## What gets created")]
+    rows = re.findall(r"^\| `(\w+)`(?: / `(\w+)`)? \| `(\w+)`(?: / `(\w+)`)? \|", table, re.MULTILINE)
+    documented = {}
+    for first, second, first_env, second_env in rows:
+        documented[first] = first_env
+        if second:
+            documented[second] = second_env
+    assert documented == {name: match["name"] for name, match in file_mappings().items()}
