@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import yaml  # type: ignore[import-untyped]
@@ -43,16 +43,17 @@ def rendered(default: Any) -> str:
     return str(default)
 
 
-def references(value: Any) -> Iterator[str]:
+def references(value: Any) -> set[str]:
     """Every identifier an expression uses (module symbols, variables, parameters)."""
-    if is_reference(value):
-        yield str(value)
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from references(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from references(item)
+    found: set[str] = set()
+    pending = [value]
+    while pending:
+        node = pending.pop()
+        if is_reference(node):
+            found.add(str(node))
+        elif isinstance(node, dict | list):
+            pending.extend(node.values() if isinstance(node, dict) else node)
+    return found
 
 
 def module(template: Template, name: str) -> dict[str, Any]:
@@ -107,7 +108,7 @@ def test_a_user_assigned_identity_is_granted_before_the_app_exists(templates: Te
     user, system = module(main, "userIdentityAccess"), module(main, "systemIdentityAccess")
     assert user["condition"] == "useUserAssignedIdentity"
     assert system["condition"] == expression("!useUserAssignedIdentity")
-    assert "functionApp" not in set(references(body(user))), "user-identity grants would wait for the app"
+    assert "functionApp" not in references(body(user)), "user-identity grants would wait for the app"
     assert "userIdentityAccess" in body(module(main, "functionApp"))["dependsOn"]
     assert body(system)["params"]["principalId"] == expression("functionApp.outputs.principalId")
     user_params, system_params = body(user)["params"], body(system)["params"]

@@ -12,7 +12,6 @@ import json
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,16 +42,6 @@ def find(predicate: Any) -> dict[str, Any]:
 
 def of_kind(kind: str) -> dict[str, Any]:
     return find(lambda doc: doc.get("kind") == kind)
-
-
-def walk(value: Any) -> Iterator[Any]:
-    yield value
-    if isinstance(value, dict):
-        for item in value.values():
-            yield from walk(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from walk(item)
 
 
 def test_the_page_has_every_recipe() -> None:
@@ -183,6 +172,5 @@ def test_the_push_signal_subscribes_to_new_versions_of_our_secrets_only() -> Non
 
 def test_no_recipe_holds_a_client_secret_or_a_literal_password() -> None:
     for document in documents():
-        for value in walk(document):
-            if isinstance(value, dict):
-                assert not {"client-secret", "clientSecret", "password"} & set(value), value
+        keys = set(re.findall(r'"([^"]+)": ', json.dumps(document)))
+        assert not {"client-secret", "clientSecret", "password"} & keys, document
