@@ -61,10 +61,13 @@ def authorization_failed(who: bearer.Caller, action: str, scope: str) -> ArmErro
 
 
 def request_scope(request: Request, operation: str) -> str:
-    """The scope ARM checks: the request's path, without the action segment of a POST action."""
+    """The scope ARM checks: the request's path, without the action segment of a POST action, and for a
+    provider's collection at a subscription or resource group, that subscription or resource group."""
     path = unquote(request.path).rstrip("/")
     if operation == "registries.generateCredentials":
         return path.rsplit("/", 1)[0]
+    if operation in FILTERED_LISTS:
+        return path.split("/providers/", 1)[0]
     return request.params.get("scope", path) if operation == "authorization.permissions" else path
 
 
