@@ -2,8 +2,9 @@
 
 `authz.json` in the stack's folder is written atomically (a temporary file renamed over it, under an
 `fcntl` lock) by whoever changes it (the stack when it starts, the ARM stand-in's controls and
-seeding); readers reload it when its inode changes, so a change is seen by the next request of any
-stand-in, as if Azure's propagation were instant.
+seeding); readers reload it when its inode, size or modification time changes, or while it is less
+than a second old (timestamps are coarse and inodes get reused), so a change is seen by the next
+request of any stand-in, as if Azure's propagation were instant.
 
 A new stack holds what `infra/` grants the function app's system-assigned identity (read from the
 Bicep, `devstack.authz.infra`), materialised on the stack's own resource IDs (`scopes.py`): the
@@ -21,6 +22,7 @@ import fcntl
 import json
 import os
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,6 +34,7 @@ from devstack.authz.roles import RoleDefinition, builtin_role, builtin_roles
 
 STORE_FILE = "authz.json"
 LOCK_FILE = "authz.lock"
+FRESH_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -150,7 +153,7 @@ class RoleStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
-        self._cached: tuple[int, Snapshot] | None = None
+        self._cached: tuple[tuple[int, int, int], Snapshot] | None = None
 
     @classmethod
     def open(cls, state_dir: Path) -> RoleStore:
@@ -162,11 +165,13 @@ class RoleStore:
         return store
 
     def snapshot(self) -> Snapshot:
-        """The current content; re-read only when the file was replaced since the last read."""
-        inode = os.stat(self.path).st_ino
+        """The current content; re-read only when the file may have been replaced since the last read."""
+        status = os.stat(self.path)
+        key = (status.st_ino, status.st_size, status.st_mtime_ns)
+        recent = time.time() - status.st_mtime < FRESH_SECONDS
         with self._lock:
-            if self._cached is None or self._cached[0] != inode:
-                self._cached = (inode, Snapshot.from_json(json.loads(self.path.read_text())))
+            if self._cached is None or self._cached[0] != key or recent:
+                self._cached = (key, Snapshot.from_json(json.loads(self.path.read_text())))
             return self._cached[1]
 
     @contextlib.contextmanager

@@ -15,7 +15,10 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
+from azure.core.exceptions import AzureError
+
 from rotator.azure.acr import AcrError
+from rotator.azure.errors import describe
 from rotator.core.results import Result
 from rotator.entrypoints.render import status_rows, table
 from rotator.protocols import password_rotation
@@ -67,6 +70,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout, err: TextI
     except (AcrError, ValueError) as error:
         print(f"rotator: {error}", file=err)
         return EXIT_USAGE
+    except AzureError as error:  # e.g. the vault listing a scan starts with was refused: say what is missing
+        print(f"rotator: {describe(error)}", file=err)
+        return EXIT_FAILED
     if args.command == "status":
         _print(out, args.json, results, status=True)
         return EXIT_OK
