@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 from devstack import bearer
-from devstack.acr.validation import ArmError
+from devstack.acr.validation import ArmError, check_api_version
 from devstack.authz.store import RoleStore, covers
 from devstack.httpbase import Request, Response
 
@@ -105,24 +105,13 @@ class ArmAuthorizer:
         return Response(200, {"value": blocks})
 
 
-def check_permissions_api_version(request: Request) -> None:
-    version = request.query.get("api-version")
-    if not version:
-        raise ArmError(400, "MissingApiVersionParameter",
-                       "The api-version query parameter (?api-version=) is required for all requests.")
-    if version not in PERMISSIONS_API_VERSIONS:
-        raise ArmError(400, "InvalidApiVersionParameter",
-                       f"The api-version '{version}' is invalid. The supported versions are "
-                       f"'{','.join(reversed(PERMISSIONS_API_VERSIONS))}'.")
-
-
 def register(service: AcrService) -> None:
     """Serve the permissions API next to the ACR routes (same authentication, its own api-versions)."""
 
     def permissions(request: Request) -> Response:
         try:
             service._authenticate(request)
-            check_permissions_api_version(request)
+            check_api_version(request, PERMISSIONS_API_VERSIONS)
             service.authz.authorize(request, "authorization.permissions")
             return service.authz.permissions(request)
         except ArmError as error:
