@@ -7,6 +7,7 @@ counters and faults are `secrets.<op>` and `certificates.<op>` (see the two API 
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 from devstack import bearer
@@ -19,8 +20,13 @@ from devstack.keyvault.service import API_VERSIONS, RESOURCE, TENANT_ID, KeyVaul
 __all__ = ["API_VERSIONS", "RESOURCE", "TENANT_ID", "KeyVaultService", "build_service", "create_service"]
 
 
-def create_service(signing_key: str, roles: RoleStore) -> KeyVaultService:
-    """A vault that accepts bearer tokens signed with `signing_key`, for the roles `roles` holds."""
+def create_service(signing_key: str, roles: RoleStore | None = None) -> KeyVaultService:
+    """A vault that accepts bearer tokens signed with `signing_key`, for the roles `roles` holds.
+
+    Without a store, a new stack's roles in a private temporary folder (tokens minted with
+    `devstack.bearer.issue` alone are the operator's, who may do anything in the vault)."""
+    if roles is None:
+        roles = RoleStore.open(Path(tempfile.mkdtemp(prefix="devstack-authz-")))
     service = KeyVaultService(signing_key, roles)
     secrets: Collection[SecretVersion] = Collection("secret")
     SecretsApi(service, secrets).register()
