@@ -17,6 +17,9 @@ from rotator.core.resource_ids import ResourceIdError, TargetScope, parse_target
 from rotator.core.schedule import ScheduleError, validate_schedule
 
 AZURE_ARM_ENDPOINT = "https://management.azure.com"
+# Azure's own name: the client ID of a user-assigned managed identity to run as (empty = system-assigned).
+CLIENT_ID_SETTING = "AZURE_CLIENT_ID"
+_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 class SettingsError(ValueError):
@@ -87,6 +90,7 @@ class Settings:
     keyvault_verify_challenge_resource: bool
     storage_connection: str  # AzureWebJobsStorage connection string, or "" when identity-based
     storage_blob_url: str  # AzureWebJobsStorage__blobServiceUri (identity-based), or ""
+    azure_client_id: str | None = None  # AZURE_CLIENT_ID: a user-assigned identity; None = system-assigned
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], require_targets: bool = True) -> Settings:
@@ -117,8 +121,18 @@ class Settings:
             keyvault_verify_challenge_resource=reader.boolean("ROTATOR_KEYVAULT_VERIFY_CHALLENGE_RESOURCE"),
             storage_connection=env.get("AzureWebJobsStorage", "").strip(),
             storage_blob_url=env.get("AzureWebJobsStorage__blobServiceUri", "").strip(),
+            azure_client_id=_client_id(env),
         )
         return settings
+
+
+def _client_id(env: Mapping[str, str]) -> str | None:
+    """AZURE_CLIENT_ID, optional; when set it must be a client ID (a GUID), or no identity would answer."""
+    value = env.get(CLIENT_ID_SETTING, "").strip()
+    if value and not _GUID.fullmatch(value):
+        raise SettingsError(f"{CLIENT_ID_SETTING} must be the client ID (a GUID) of a user-assigned managed "
+                            f"identity, got {value!r}")
+    return value.lower() or None
 
 
 class _Reader:

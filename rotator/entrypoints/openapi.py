@@ -106,6 +106,24 @@ _SCHEMAS: dict[str, Any] = {
                          "description": "registries or scopes that could not be read"},
         },
     },
+    "DoctorCheck": {
+        "type": "object",
+        "required": ["check", "status", "detail", "fix"],
+        "properties": {
+            "check": {"type": "string", "example": "Key Vault secrets writable"},
+            "status": {"type": "string", "enum": ["ok", "fail", "not-checked"]},
+            "detail": {"type": "string", "description": "what was found; an RBAC refusal names the missing action"},
+            "fix": {"type": "string", "description": "for a failure: the role, and the Bicep line granting it"},
+        },
+    },
+    "DoctorReport": {
+        "type": "object",
+        "required": ["ok", "checks"],
+        "properties": {
+            "ok": {"type": "boolean", "description": "false when any check failed"},
+            "checks": {"type": "array", "items": _ref("schemas", "DoctorCheck")},
+        },
+    },
     "RotateOptions": {
         "type": "object",
         "additionalProperties": False,
@@ -188,6 +206,15 @@ _PATHS: dict[str, Any] = {
                                     "400", "404", "409", "413", "415", "422"),
         },
     },
+    "/doctor": {"get": {
+        "operationId": "doctor",
+        "summary": "Preflight: settings, effective permissions, Key Vault and lease storage reachable and writable.",
+        "description": "Each check is ok, fail (with the fix: the role and Bicep line that grant what is missing) "
+                       "or not-checked (with why). Answers 200 whatever it finds; `ok` is false when anything is "
+                       "missing. Writes one disabled version of the secret `rotator-doctor-write-probe` and takes a "
+                       "lease on the blob `doctor-probe` of the lease container; never returns a secret.",
+        "responses": _responses(_ok("DoctorReport", "The report.")),
+    }},
     "/openapi.json": {"get": {
         "operationId": "openapi",
         "summary": "This document.",
