@@ -1,8 +1,8 @@
 """What `infra/` grants the function app's identity, read from the Bicep itself (never copied by hand).
 
-`main.bicep` passes `<function app module>.outputs.principalId` to some modules; in those modules,
-every `Microsoft.Authorization/roleAssignments` resource whose `principalId` is that parameter is a
-grant to the app: its role (a built-in role GUID held in a `var`, possibly through a `for` loop, or
+`main.bicep` passes `<function app module>.outputs.principalId` to some modules, which may hand it on
+to their own modules; in each of those, every `Microsoft.Authorization/roleAssignments` resource whose
+`principalId` is that parameter is a grant to the app: its role (a built-in role GUID held in a `var`, possibly through a `for` loop, or
 the id of a custom role defined by another module) and its scope (the type of the resource it is
 scoped to). The custom roles are read from their `Microsoft.Authorization/roleDefinitions`
 resources: name, description and permission lists, which must be literal strings.
@@ -124,7 +124,11 @@ def custom_role(relative: str, infra: Path = INFRA) -> RoleDefinition:
 
 
 def read_infra(infra: Path = INFRA) -> InfraRoles:
-    """The custom roles and every grant to the function app's identity, as `infra/` deploys them."""
+    """The custom roles and every grant to the function app's identity, as `infra/` deploys them.
+
+    The default deployment (a system-assigned identity) is followed: from `main.bicep`, the
+    modules given the app module's `principalId` output, and the modules they hand it on to.
+    """
     main = _parse(MAIN, infra)
     modules: dict[str, Any] = main.get("modules") or {}
     app = next((name for name, module in modules.items() if module["detail"]["path"] == FUNCTION_APP_MODULE), None)
@@ -132,37 +136,50 @@ def read_infra(infra: Path = INFRA) -> InfraRoles:
         raise InfraError(f"infra/{MAIN} has no module {FUNCTION_APP_MODULE}")
     roles_by_module = {name: custom_role(module["detail"]["path"], infra) for name, module in modules.items()
                        if any(True for _ in _resources(_parse(module["detail"]["path"], infra), ROLE_DEFINITIONS))}
+    custom = {f"{name}.outputs.id": role.name for name, role in roles_by_module.items()}
+    grants = _grants_below(MAIN, main, {f"{app}.outputs.principalId"}, custom, infra)
+    return InfraRoles(tuple(roles_by_module.values()), tuple(dict.fromkeys(grants)))
+
+
+def _grants_below(relative: str, ast: dict[str, Any], principal: set[str], custom: dict[str, str],
+                  infra: Path) -> list[Grant]:
+    """Grants made by the modules of `relative` that receive the principal, and by theirs, recursively."""
     grants: list[Grant] = []
-    for module in modules.values():
+    folder = (Path(relative).parent / ".").as_posix()
+    for module in (ast.get("modules") or {}).values():
         params = _body(module["config"]).get("params") or {}
-        principal_params = {key for key, value in params.items() if _reference(value) == f"{app}.outputs.principalId"}
-        if principal_params:
-            custom = {key: roles_by_module[ref.split(".")[0]].name for key, value in params.items()
-                      if (ref := _reference(value)) and ref.split(".")[0] in roles_by_module}
-            grants += _module_grants(module["detail"]["path"], principal_params, custom, infra)
-    return InfraRoles(tuple(roles_by_module.values()), tuple(grants))
+        child_principal = {key for key, value in params.items() if _reference(value) in principal}
+        if not child_principal:
+            continue
+        child_custom = {key: custom[ref] for key, value in params.items()
+                        if (ref := _reference(value)) is not None and ref in custom}
+        child = (Path(folder) / module["detail"]["path"]).as_posix().removeprefix("./")
+        child_ast = _parse(child, infra)
+        grants += _module_grants(child, child_ast, child_principal, child_custom, infra)
+        grants += _grants_below(child, child_ast, child_principal, child_custom, infra)
+    return grants
 
 
-def _module_grants(relative: str, principal_params: set[str], custom_params: dict[str, str],
+def _module_grants(relative: str, ast: dict[str, Any], principal_params: set[str], custom_params: dict[str, str],
                    infra: Path) -> list[Grant]:
-    ast = _parse(relative, infra)
     variables = {name: value["value"] for name, value in (ast.get("variables") or {}).items()}
     resource_types = {symbol: str(resource["type"]) for symbol, resource in (ast.get("resources") or {}).items()}
+    deployed_at = str(((ast.get("globals") or {}).get("scope") or {}).get("value") or "resourceGroup")
     grants = []
     for symbol, declaration, body in _resources(ast, ROLE_ASSIGNMENTS):
         properties = body.get("properties") or {}
         if _reference(properties.get("principalId")) not in principal_params:
             continue
         source = _line(infra, relative, symbol)
-        scope_type = _scope_type(body.get("scope"), resource_types, source)
+        scope_type = _scope_type(body.get("scope"), resource_types, deployed_at, source)
         for role in _role_ids(properties.get("roleDefinitionId"), declaration, variables, custom_params, source):
             grants.append(Grant(role, scope_type, source))
     return grants
 
 
-def _scope_type(scope: Any, resource_types: dict[str, str], source: str) -> str:
+def _scope_type(scope: Any, resource_types: dict[str, str], deployed_at: str, source: str) -> str:
     if scope is None:
-        return "resourceGroup"  # a module's default deployment scope
+        return deployed_at  # the file's targetScope (resourceGroup unless it says otherwise)
     function = scope.get("function", {}).get("type") if isinstance(scope, dict) else None
     if function in ("subscription", "resource_group"):
         return "subscription" if function == "subscription" else "resourceGroup"

@@ -138,8 +138,10 @@ def default_snapshot() -> Snapshot:
     assignments = [Assignment(new_id(), APP.object_id, grant.role, scopes.STACK_SCOPES[grant.scope_type],
                               grant.source)
                    for grant in infra.grants if grant.scope_type in scopes.STACK_SCOPES]
-    registry_grants = tuple({"role": g.role, "source": g.source} for g in infra.grants
-                            if g.scope_type not in scopes.STACK_SCOPES)
+    # infra can grant the custom role at a registry, its resource group or its subscription (one
+    # form per ROTATOR_REGISTRIES entry); a stack gives it on each registry, once per role.
+    by_role = {g.role: g for g in infra.grants if g.scope_type not in scopes.STACK_SCOPES}  # the registry one last
+    registry_grants = tuple({"role": g.role, "source": g.source} for g in by_role.values())
     operator_roles = [(builtin_role("Owner").name, "/"),
                       (builtin_role("Key Vault Administrator").name, scopes.VAULT_ID)]
     assignments += [Assignment(new_id(), OPERATOR.object_id, role, scope, "devstack operator")

@@ -69,7 +69,9 @@ def test_the_custom_role_and_the_apps_grants_come_from_the_bicep() -> None:
         ("3913510d-42f4-4e42-8a64-420c390055eb", "Microsoft.Insights/components"),
         ("b86a8fe4-44ce-4948-aee5-eccb2c155cd7", "Microsoft.KeyVault/vaults"),
         ("db79e9a7-68ee-4b58-9aeb-b90e7c24fcba", "Microsoft.KeyVault/vaults"),
-        (custom.name, "Microsoft.ContainerRegistry/registries")}
+        (custom.name, "Microsoft.ContainerRegistry/registries"),  # one per ROTATOR_REGISTRIES form
+        (custom.name, "resourceGroup"),
+        (custom.name, "subscription")}
 
 
 def _infra_copy(tmp_path: Path) -> Path:
