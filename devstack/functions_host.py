@@ -1,8 +1,10 @@
-"""`python -m devstack.functions_host`: serve function_app's HTTP functions locally, as the Functions host would.
+"""`python -m devstack.functions_host`: run function_app's HTTP and queue functions locally, as the Functions host.
 
 Why: the Functions host comes with Azure Functions Core Tools (downloaded from a CDN at install), yet
-the tests, the demo and schemathesis need the HTTP API on a socket without it. This server does what
-the host and the Python worker do for HTTP, and nothing else:
+the tests, the demo and schemathesis need the HTTP API on a socket without it, and the queue trigger
+needs instances polling Azurite. For queue triggers it starts `--instances N` worker processes
+(`devstack.queue_host`, which says what it reproduces) and stops them by PID on SIGTERM or Ctrl+C.
+For HTTP this server does what the host and the Python worker do, and nothing else:
 
 - indexes `function_app` like the worker (the one `FunctionApp`, `get_functions()`), and routes
   `/api/<route>` by each `httpTrigger` binding's route template and methods. Like the host, a
@@ -11,7 +13,8 @@ the host and the Python worker do for HTTP, and nothing else:
 - builds the trigger input as the worker does, `Datum(type="http")` decoded by azure.functions'
   own `httpTrigger` converter (the body as bytes, as the worker gets it with RawHttpBodyBytes),
   calls the real function object, and encodes its return through the `http` output converter;
-- answers an unhandled exception with 500 and no body, as the host does.
+- answers an unhandled exception with 500 and no body, as the host does;
+- refuses a request whose body length cannot be trusted (see `body_length`) and closes the connection.
 
 Plain HTTP on 127.0.0.1, like `func start` on http://localhost:7071: a local development server
 only. Run it with the stand-ins' env: `eval "$(python -m devstack up)"` first. The key comes
@@ -278,26 +281,26 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(local_settings(os.environ), indent=2))
         return 0
     key = os.environ.get(KEY_ENV) or secrets.token_urlsafe(32)
+    signal.signal(signal.SIGTERM, _interrupt)
     functions = list(load_app(args.app).get_functions())
-    instances = None
+    instances, server = None, None
     try:
         if args.instances > 0 and queue_functions(functions, os.environ):
             instances = start_instances(args.instances, args.log_dir, settings_from(args))
+        server = serve(functions, key, args.port)
+        print(f"export {KEY_ENV}='{key}'")
+        print(f"export {URL_ENV}='{server.url}'", flush=True)
+        print(f"functions_host: serving {server.url}; queue instances: {instances.pids if instances else []} "
+              "(Ctrl+C or SIGTERM stops)", file=sys.stderr, flush=True)
+        server.serve_forever()
     except (HostConfigError, StandInFailed) as error:
         print(f"functions_host: {error}", file=sys.stderr)
         return 2
-    server = serve(functions, key, args.port)
-    print(f"export {KEY_ENV}='{key}'")
-    print(f"export {URL_ENV}='{server.url}'", flush=True)
-    print(f"functions_host: serving {server.url}; queue instances: {instances.pids if instances else 'none'} "
-          "(Ctrl+C or SIGTERM stops)", file=sys.stderr, flush=True)
-    signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
-        server.server_close()
+        if server is not None:
+            server.server_close()
         if instances is not None:
             instances.stop()
     return 0

@@ -45,8 +45,8 @@ PROCESSING_VISIBILITY_SECONDS = 600  # the host's: a dequeued message is invisib
 DRAIN_SECONDS = 30.0
 START_DEADLINE_SECONDS = 60.0
 # Every storage call is bounded: 10 s to connect, 30 s to read, 3 retries 1-5 s apart (+ jitter).
-STORAGE_TIMEOUTS: dict[str, Any] = {"connection_timeout": 10, "read_timeout": 30, "retry_total": 3, "initial_backoff": 1,
-                                    "increment_base": 2}
+STORAGE_TIMEOUTS: dict[str, Any] = {"connection_timeout": 10, "read_timeout": 30, "retry_total": 3,
+                                    "initial_backoff": 1, "increment_base": 2}
 
 
 def queue_client(connection: Connection, queue_name: str) -> Any:
