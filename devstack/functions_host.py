@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from devstack.app_index import load_app
+from devstack.app_index import load_app, triggered_by
 
 KEY_ENV = "DEVSTACK_FUNCTION_KEY"
 URL_ENV = "DEVSTACK_FUNCTIONS_URL"
@@ -91,11 +91,7 @@ def http_functions(functions: Iterable[Any]) -> list[HttpFunction]:
     Most literal route segments first, as the host prefers literal routes over parameters.
     """
     found = []
-    for function in functions:
-        bindings = [json.loads(raw) for raw in function.get_raw_bindings()]
-        trigger = next((b for b in bindings if b.get("type") == "httpTrigger"), None)
-        if trigger is None:
-            continue
+    for function, trigger, _ in triggered_by(functions, "httpTrigger"):
         route = str(trigger.get("route") or function.get_function_name())
         methods = trigger.get("methods") or ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
         found.append(HttpFunction(

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from devstack.app_index import triggered_by
+
 MAX_BATCH_SIZE = 32  # Azure Queues returns at most 32 messages per receive
 MIN_POLLING_SECONDS = 0.1
 POISON_SUFFIX = "-poison"
@@ -71,8 +73,11 @@ class QueuesOptions:
             document = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError) as error:
             raise HostConfigError(f"{path}: cannot be read as JSON: {error}") from None
-        section = document.get("extensions", {}).get("queues", {}) if isinstance(document, dict) else {}
-        return cls.from_section(section if isinstance(section, dict) else {})
+        extensions = document.get("extensions", {}) if isinstance(document, dict) else None
+        section = extensions.get("queues", {}) if isinstance(extensions, dict) else None
+        if not isinstance(section, dict):
+            raise HostConfigError(f"{path}: extensions.queues is not a JSON object")
+        return cls.from_section(section)
 
     @classmethod
     def from_section(cls, section: Mapping[str, Any]) -> QueuesOptions:
@@ -147,11 +152,7 @@ def queue_functions(functions: Iterable[Any], env: Mapping[str, str]) -> list[Qu
     A function with bindings besides its trigger is refused: this host binds nothing else.
     """
     found = []
-    for function in functions:
-        bindings = [json.loads(raw) for raw in function.get_raw_bindings()]
-        trigger = next((b for b in bindings if b.get("type") == "queueTrigger"), None)
-        if trigger is None:
-            continue
+    for function, trigger, bindings in triggered_by(functions, "queueTrigger"):
         name = function.get_function_name()
         others = sorted(str(b.get("type")) for b in bindings if b is not trigger)
         if others:

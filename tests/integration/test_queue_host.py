@@ -14,7 +14,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -32,21 +31,15 @@ from devstack.queue_config import HostConfigError
 from devstack.queue_host import PROJECT_ROOT, Instances, InstanceSettings, start_instances
 from devstack.stack import Stack
 from tests.integration.queue_app import QUEUE_ENV, RECORD_ENV
+from tests.polling import wait_for
 
 APP = "tests.integration.queue_app"
+DEADLINE_SECONDS = 60.0  # for anything the instances do
 T = TypeVar("T")
 
 
-def eventually(check: Callable[[], T | None], what: str, seconds: float = 60) -> T:
-    """Poll `check` until it returns something truthy; fail after `seconds`."""
-    deadline = time.monotonic() + seconds
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {seconds:.0f} s: {what}")
-        time.sleep(0.1)
+def eventually(check: Callable[[], T | None], what: str) -> T:
+    return wait_for(check, what, DEADLINE_SECONDS)
 
 
 def json_lines(path: Path) -> list[dict[str, Any]]:

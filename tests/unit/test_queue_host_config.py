@@ -67,9 +67,10 @@ def test_the_projects_host_json_is_read_by_default() -> None:
     assert QueuesOptions.from_host_json(DEFAULT_HOST_JSON) == QueuesOptions.from_section(section)
 
 
-def test_an_unreadable_host_json_is_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize("text", ["{not json", "[]", '{"extensions": []}', '{"extensions": {"queues": 16}}'])
+def test_an_unreadable_host_json_is_refused(tmp_path: Path, text: str) -> None:
     broken = tmp_path / "host.json"
-    broken.write_text("{not json")
+    broken.write_text(text)
     with pytest.raises(HostConfigError, match=r"host\.json"):
         QueuesOptions.from_host_json(broken)
 
