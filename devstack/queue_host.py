@@ -22,7 +22,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +44,7 @@ DEFAULT_HOST_JSON = PROJECT_ROOT / "host.json"
 PROCESSING_VISIBILITY_SECONDS = 600  # the host's: a dequeued message is invisible 10 min, renewed at half
 DRAIN_SECONDS = 30.0
 START_DEADLINE_SECONDS = 60.0
+STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 # Every storage call is bounded: 10 s to connect, 30 s to read, 3 retries 1-5 s apart (+ jitter).
 STORAGE_TIMEOUTS: dict[str, Any] = {"connection_timeout": 10, "read_timeout": 30, "retry_total": 3,
                                     "initial_backoff": 1, "increment_base": 2}
@@ -87,9 +88,10 @@ def indexed_queue_functions(app: str, env: Mapping[str, str]) -> list[QueueFunct
     return queue_functions(load_app(app).get_functions(), env)
 
 
-def run_instance(settings: InstanceSettings, instance: int, stop: threading.Event,
+def run_instance(settings: InstanceSettings, instance: int, until: Callable[[], object],
                  ready: Path | None = None) -> bool:
-    """Run the app's queue triggers in this process until `stop`; True if every message in flight finished."""
+    """Run the app's queue triggers in this process until `until()` returns; True if every message in flight
+    then finished within the drain time."""
     from devstack.queue_listener import Outcomes, QueueListener
 
     options = QueuesOptions.from_host_json(settings.host_json)
@@ -100,7 +102,7 @@ def run_instance(settings: InstanceSettings, instance: int, stop: threading.Even
     threads = os.environ.get("PYTHON_THREADPOOL_THREAD_COUNT", "").strip()
     executor = ThreadPoolExecutor(max_workers=int(threads) if threads else None, thread_name_prefix="worker")
     outcomes = Outcomes(settings.outcomes, instance)
-    listeners = []
+    listeners, stop = [], threading.Event()
     for function in functions:
         connection = Connection.from_env(function.connection, os.environ)
         poison = poison_queue_name(function.queue_name)
@@ -115,14 +117,15 @@ def run_instance(settings: InstanceSettings, instance: int, stop: threading.Even
     print(f"queue_host: instance {instance} (pid {os.getpid()}) listening: {names}", file=sys.stderr, flush=True)
     if ready is not None:
         ready.write_text(str(os.getpid()))
-    stop.wait()
+    until()
+    stop.set()
     deadline = time.monotonic() + settings.drain_seconds
     return all(listener.drained(deadline) for listener in listeners)
 
 
 @dataclass
 class Instances:
-    """Worker processes started by `start_instances`; every signal goes to one of them by PID."""
+    """Worker processes started by `start_instances` (our children); every signal goes to one of them by PID."""
 
     settings: InstanceSettings
     managed: list[processes.Managed] = field(default_factory=list)
@@ -132,26 +135,30 @@ class Instances:
     def pids(self) -> list[int]:
         return [process.pid for process in self.managed]
 
-    def kill(self, pid: int, sig: signal.Signals = signal.SIGKILL) -> None:
-        """Signal one of our instances (SIGKILL: an instance lost mid-message) and reap it."""
-        index = self.pids.index(pid)  # ValueError for a PID we did not start
-        os.killpg(pid, sig)
-        if sig == signal.SIGKILL:
-            self.popens[index].wait(timeout=START_DEADLINE_SECONDS)
+    def kill(self, pid: int) -> None:
+        """SIGKILL one of our instances (an instance lost mid-message) and reap it."""
+        popen = self.popens[self.pids.index(pid)]  # ValueError for a PID we did not start
+        os.killpg(pid, signal.SIGKILL)
+        popen.wait(timeout=START_DEADLINE_SECONDS)
 
     def dead(self) -> list[str]:
         """One report (instance, PID and log tail) per instance that has exited."""
         return [f"{p.name} (pid {p.pid}) is not running. Last lines of {p.log}:\n{processes.log_tail(p.log)}"
-                for p in self.managed if not processes.is_running(p)]
+                for p, popen in zip(self.managed, self.popens, strict=True) if popen.poll() is not None]
 
-    def stop(self) -> None:
-        """SIGTERM every instance at once (each drains its messages in flight), then wait; SIGKILL stragglers."""
-        for process in self.managed:
-            if processes.is_running(process):
-                os.killpg(process.pid, signal.SIGTERM)
-        for process, popen in zip(self.managed, self.popens, strict=True):
-            processes.stop(process, grace_seconds=self.settings.drain_seconds + 10)
-            popen.poll()
+    def stop(self) -> list[int]:
+        """SIGTERM every instance at once (each drains its messages in flight), wait, SIGKILL what is left
+        after drain_seconds + 10 s. The exit codes: 0 for a clean stop, -9 for an instance that was killed."""
+        for popen in self.popens:
+            if popen.poll() is None:
+                os.killpg(popen.pid, signal.SIGTERM)
+        for popen in self.popens:
+            try:
+                popen.wait(timeout=self.settings.drain_seconds + 10)
+            except subprocess.TimeoutExpired:
+                os.killpg(popen.pid, signal.SIGKILL)
+                popen.wait(timeout=START_DEADLINE_SECONDS)
+        return [popen.returncode for popen in self.popens]
 
 
 def start_instances(count: int, work_dir: Path, settings: InstanceSettings | None = None,
@@ -206,11 +213,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ready-file", type=Path, help="written once listening (for the supervisor)")
     add_instance_arguments(parser)
     args = parser.parse_args(argv)
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+    # Blocked before any thread starts, so every thread inherits the mask and only sigwait() takes them: a
+    # signal delivered to another thread could not wake a main thread blocked on a lock.
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     try:
-        finished = run_instance(settings_from(args), args.instance, stop, args.ready_file)
+        finished = run_instance(settings_from(args), args.instance, lambda: signal.sigwait(STOP_SIGNALS),
+                                args.ready_file)
     except HostConfigError as error:
         print(f"queue_host: {error}", file=sys.stderr, flush=True)
         return 2

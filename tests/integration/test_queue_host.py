@@ -105,7 +105,8 @@ class QueueWorld:
             yield started
         finally:
             self.release_held()
-            started.stop()
+            before = [popen.returncode for popen in started.popens]  # -9 for an instance a test killed
+            assert started.stop() == [-signal.SIGKILL if code == -signal.SIGKILL else 0 for code in before]
 
     def visible_messages(self) -> int:
         return len(list(self.client().peek_messages(max_messages=32)))
@@ -150,9 +151,11 @@ def test_a_burst_is_processed_exactly_once_across_instances_within_the_batch_lim
 
 
 def test_a_batch_is_one_receive_of_at_most_batch_size(world: QueueWorld) -> None:
-    """batchSize 2 + newBatchThreshold 0, one instance: 2 are taken, the other 4 stay visible while those run."""
+    """batchSize 2 + newBatchThreshold 0, one instance: 2 are taken, the other 4 stay visible while those run.
+
+    The messages are queued before the instance starts, so its first receive finds them all."""
+    sent = {world.send(action="hold", n=n).id for n in range(6)}
     with world.instances(1, {**FAST, "batchSize": 2, "newBatchThreshold": 0}):
-        sent = {world.send(action="hold", n=n).id for n in range(6)}
         eventually(lambda: len(world.deliveries()) >= 2, "a first batch delivered")
         assert world.visible_messages() == 4
         world.release_held()
