@@ -1,11 +1,12 @@
 """What `infra/` grants the function app's identity, read from the Bicep itself (never copied by hand).
 
-`main.bicep` passes `<function app module>.outputs.principalId` to some modules, which may hand it on
-to their own modules; in each of those, every `Microsoft.Authorization/roleAssignments` resource whose
-`principalId` is that parameter is a grant to the app: its role (a built-in role GUID held in a `var`, possibly through a `for` loop, or
-the id of a custom role defined by another module) and its scope (the type of the resource it is
-scoped to). The custom roles are read from their `Microsoft.Authorization/roleDefinitions`
-resources: name, description and permission lists, which must be literal strings.
+`main.bicep` passes `<function app module>.outputs.principalId` to some modules, which may hand it
+on to their own modules; in each of those, every `Microsoft.Authorization/roleAssignments` resource
+whose `principalId` is that parameter is a grant to the app: its role (a built-in role GUID held in a
+`var`, possibly through a `for` loop, or the id of a custom role defined by another module) and its
+scope (the type of the resource it is scoped to, or the file's target scope). The custom roles are
+read from their `Microsoft.Authorization/roleDefinitions` resources: name, description and
+permission lists, which must be literal strings.
 
 pycep-parser (a development dependency, as devstack is) reads the Bicep; it caches its grammar, so
 only the first parse on a machine is slow.
