@@ -7,8 +7,10 @@ asks for the deleted state only when the secret is absent.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
+import secrets
 from base64 import b64encode
 from collections.abc import Mapping
 from datetime import datetime
@@ -35,6 +37,9 @@ from rotator.core.model import (
 if TYPE_CHECKING:
     from azure.keyvault.secrets import SecretClient, SecretProperties
 
+# The doctor's write probe: outside the managed names (acr-<registry>-<token>) and outside the Event
+# Grid filter (subjects beginning with acr-); every version it writes is disabled.
+PROBE_SECRET = "rotator-doctor-write-probe"
 DOCKERCONFIG_CONTENT_TYPE = "application/vnd.docker.dockerconfigjson"
 
 
@@ -137,6 +142,20 @@ class Vault:
                                          tags=properties.tags, expires_on=properties.expires_on,
                                          not_before=properties.not_before, enabled=True)
         return _state(secret.properties)
+
+    def probe_list(self) -> int:
+        """How many secrets the first page of the listing holds (proves `readMetadata`; one call)."""
+        return len(list(next(iter(self._client.list_properties_of_secrets().by_page()), [])))
+
+    def probe_read(self) -> None:
+        """Read a secret that does not exist: Key Vault authorizes `getSecret` before it looks (404, not 403)."""
+        with contextlib.suppress(ResourceNotFoundError):
+            self._client.get_secret(f"{PROBE_SECRET}-absent-{secrets.token_hex(4)}")
+
+    def probe_write(self) -> None:
+        """Write one disabled version of the probe secret (proves `setSecret`; nobody can read its value)."""
+        self._client.set_secret(PROBE_SECRET, secrets.token_hex(16), enabled=False, content_type="text/plain",
+                                tags={"purpose": "acr-token-rotator doctor write probe; disabled, random value"})
 
 
 def _state(properties: SecretProperties) -> SecretState:
