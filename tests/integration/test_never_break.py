@@ -21,7 +21,7 @@ from devstack.control import password_spec, token_spec
 from devstack.seeding import manage_in_vault
 from devstack.skopeo import Skopeo
 from rotator.azure.lease import TokenLocks
-from rotator.core.model import TAG_SLOT, TAG_SLOT_CREATED, companion_name, secret_name
+from rotator.core.model import TAG_SLOT, TAG_SLOT_CREATED, NewPassword, PasswordName, companion_name, secret_name
 from rotator.core.resource_ids import parse_registry_id
 from rotator.core.results import Result
 from rotator.entrypoints.cli import EXIT_FAILED, EXIT_LATER
@@ -30,7 +30,7 @@ from rotator.protocols.engine import Engine
 from rotator.protocols.scan import run_scan
 from rotator.wiring import build_engine
 
-from .conftest import EngineFactory, Harness, run_cli
+from .conftest import EngineFactory, Harness, as_operator, run_cli
 
 TOKEN = "ci-pull"
 DAY = 86400.0
@@ -96,6 +96,13 @@ def soft_delete(client: SecretClient, name: str) -> None:
 
 def logs_in(skopeo: Skopeo, h: Harness, value: str, tmp_path: Path, user: str = TOKEN) -> bool:
     return skopeo.login(h.registry.login_server, user, value, tmp_path / "auth.json").returncode == 0
+
+
+def regenerate_by_hand(h: Harness, slot: PasswordName, days: float = 30) -> NewPassword:
+    """`az acr token credential generate --<slot>` by an operator, outside the rotator."""
+    operator = as_operator(h.engine).acr
+    state = operator.get_token(parse_registry_id(h.registry.id), h.registry.login_server, TOKEN)
+    return operator.generate_password(state, slot, datetime.now(UTC) + timedelta(days=days))
 
 
 def writes(h: Harness, vault_control) -> dict[str, int]:
@@ -197,13 +204,7 @@ def test_a_stalled_run_superseded_by_hand_restores_the_previous_credential(harne
     h = harness([one_slot()], **NO_OVERLAP)
     manage_in_vault(secrets(h), h.registry, TOKEN)
     previous = acr_values(h)["password1"]
-    registry = parse_registry_id(h.registry.id)
-
-    def by_hand() -> object:  # `az acr token credential generate --password2` while the run is frozen
-        state = h.engine.acr.get_token(registry, h.registry.login_server, TOKEN)
-        return h.engine.acr.generate_password(state, "password2", datetime.now(UTC) + timedelta(days=30))
-
-    stall_once(h, by_hand)
+    stall_once(h, lambda: regenerate_by_hand(h, "password2"))
     stale = rotate(h)
 
     assert (stale.action, stale.code) == ("failed", "superseded")
@@ -218,9 +219,7 @@ def test_drift_is_reported_and_healed_by_rotating_the_other_slot(harness: Engine
     h = harness([both_slots()])
     assert of(run_scan(h.engine)).slot == "password2"  # adopted: the publish records password2's creationTime
     assert TAG_SLOT_CREATED in (secrets(h).get_secret(secret_name(h.registry.name, TOKEN)).properties.tags or {})
-    registry = parse_registry_id(h.registry.id)
-    state = h.engine.acr.get_token(registry, h.registry.login_server, TOKEN)
-    by_hand = h.engine.acr.generate_password(state, "password2", datetime.now(UTC) + timedelta(days=30))
+    by_hand = regenerate_by_hand(h, "password2")
     h.acr.reset_counters()
 
     code, out, _ = run_cli(h, monkeypatch, "status", "--json")
@@ -240,9 +239,7 @@ def test_drift_is_reported_and_healed_by_rotating_the_other_slot(harness: Engine
 def test_drift_is_found_by_a_single_token_run(harness: EngineFactory, monkeypatch) -> None:
     h = harness([one_slot()])
     rotate(h)  # adopted into password2
-    registry = parse_registry_id(h.registry.id)
-    state = h.engine.acr.get_token(registry, h.registry.login_server, TOKEN)
-    h.engine.acr.generate_password(state, "password2", datetime.now(UTC) + timedelta(days=30))
+    regenerate_by_hand(h, "password2")
 
     code, out, _ = run_cli(h, monkeypatch, "rotate", h.registry.name, TOKEN, "--json")
 
@@ -254,9 +251,7 @@ def test_a_version_published_before_the_creation_tag_is_not_drift(harness: Engin
     """Documented choice: no tag means "unknown"; the next publish records it."""
     h = harness([one_slot()])
     manage_in_vault(secrets(h), h.registry, TOKEN)  # no acr-slot-created tag, as published by older versions
-    registry = parse_registry_id(h.registry.id)
-    state = h.engine.acr.get_token(registry, h.registry.login_server, TOKEN)
-    h.engine.acr.generate_password(state, "password1", datetime.now(UTC) + timedelta(days=60))
+    regenerate_by_hand(h, "password1", days=60)
     assert of(run_scan(h.engine)).action == "skipped"
 
 
@@ -339,8 +334,9 @@ def test_a_secret_whose_token_was_deleted_is_reported_orphaned(harness: EngineFa
     h = harness([one_slot(), one_slot("kept-token")])
     run_scan(h.engine)
     registry = parse_registry_id(h.registry.id)
-    h.engine.acr._client(registry.subscription).tokens.begin_delete(registry.resource_group, registry.name,
-                                                                     TOKEN, polling_interval=0).result()
+    operator = as_operator(h.engine).acr  # the app's role cannot delete tokens
+    operator._client(registry.subscription).tokens.begin_delete(registry.resource_group, registry.name, TOKEN,
+                                                                polling_interval=0).result()
     h.acr.reset_counters()
     vault_control.reset_counters()
 
