@@ -248,8 +248,10 @@ def standby_free_at(token: TokenState, secret: SecretState, standby: PasswordNam
         return None
     if has_expiry(slot) and slot.expiry is not None and slot.expiry <= now:
         return None  # already dead: nothing to break
-    if slot.created is not None and slot.created > secret.created + lifetimes.clock_skew:
-        return None  # made after the current version was written: it was never current
+    if slot.created is not None and slot.created > secret.created:
+        # Made after the current version was written (a run that failed to publish): never current. No skew
+        # margin is needed: a standby that was current was generated at least the overlap window earlier.
+        return None
     return secret.created + lifetimes.min_overlap
 
 
