@@ -62,6 +62,8 @@ from rotator.core.model import (
     secret_name,
 )
 
+# Key Vault stamps a version's creation to the second (the write happened within the second after it).
+KEY_VAULT_RESOLUTION = timedelta(seconds=1)
 # ACR reports "never expires" as 9999-12-31; anything this far out counts as no expiry.
 NEVER_EXPIRES_AFTER = datetime(9000, 1, 1, tzinfo=UTC)
 
@@ -248,9 +250,10 @@ def standby_free_at(token: TokenState, secret: SecretState, standby: PasswordNam
         return None
     if has_expiry(slot) and slot.expiry is not None and slot.expiry <= now:
         return None  # already dead: nothing to break
-    if slot.created is not None and slot.created > secret.created:
-        # Made after the current version was written (a run that failed to publish): never current. No skew
-        # margin is needed: a standby that was current was generated at least the overlap window earlier.
+    if slot.created is not None and slot.created >= secret.created + KEY_VAULT_RESOLUTION:
+        # Made after the current version was written (a run that failed to publish): never current. Only Key
+        # Vault's whole-second stamps need a margin: a standby that was current was generated at least the
+        # overlap window before that write, far more than any clock difference between ARM and Key Vault.
         return None
     return secret.created + lifetimes.min_overlap
 

@@ -85,7 +85,7 @@ FREE_STANDBYS = {
     "standby-empty": token(password("password1", NOW + 80 * DAY, ACTIVE_CREATED)),
     "standby-expired": both(standby_expiry=NOW - SECOND),
     "standby-expires-now": both(standby_expiry=NOW),
-    "standby-made-after-the-publish": both(standby_created=NOW - HOUR + SECOND),
+    "standby-made-after-the-publish": both(standby_created=NOW - HOUR + SECOND),  # stamps are whole seconds
 }
 
 
@@ -95,8 +95,9 @@ def test_a_standby_that_holds_no_live_former_credential_is_rotated_at_once(the_t
     assert (decision.action, decision.slot, decision.code) == ("rotate", "password2", None)
 
 
-@pytest.mark.parametrize("before", [timedelta(0), SECOND, SKEW])
+@pytest.mark.parametrize("before", [-SECOND / 2, timedelta(0), SECOND, SKEW])
 def test_a_standby_made_before_the_publish_counts_as_maybe_current(before: timedelta) -> None:
+    """Key Vault stamps the write to the second: within the second after the stamp it may still precede it."""
     the_token = both(standby_created=NOW - HOUR - before)
     assert decide(the_token, current(published=NOW - HOUR), NOW, DEFAULTS, force=True).action == "wait"
 
