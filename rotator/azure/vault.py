@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from azure.core.credentials import TokenCredential
 from azure.core.exceptions import ResourceNotFoundError
 
+from rotator.azure.bounds import DEFAULT_BOUNDS, TimeBounds
 from rotator.core.model import (
     OVERRIDE_TAGS,
     SECRET_CONTENT_TYPE,
@@ -47,11 +48,12 @@ class Vault:
     """Adapter over SecretClient: `rotator.core.model` objects in and out, never a logged value."""
 
     def __init__(self, credential: TokenCredential, vault_url: str, api_version: str | None,
-                 verify_challenge_resource: bool) -> None:
+                 verify_challenge_resource: bool, bounds: TimeBounds = DEFAULT_BOUNDS) -> None:
         from azure.keyvault.secrets import SecretClient
 
         self._client: SecretClient = SecretClient(
-            vault_url, credential, **client_options(api_version, verify_challenge_resource))
+            vault_url, credential, **client_options(api_version, verify_challenge_resource),
+            **bounds.client_options("Key Vault"))
 
     def tagged_secrets(self) -> Iterator[SecretState]:
         """Every password and companion secret carrying the rotator's tags: one paged listing, no reads."""
