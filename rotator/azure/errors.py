@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from azure.core.exceptions import AzureError, HttpResponseError
 
-MAX_MESSAGE_CHARS = 400
+MAX_MESSAGE_CHARS = 800  # room for an authorization failure naming the principal, action and scope
 _SERVICES: dict[str, str] = {}  # endpoint (scheme://host[:port]) -> service name, filled by rotator.wiring
 # A SAS signature, an account key, a password or token parameter, an Authorization header's credentials.
 _SECRET_SHAPES = re.compile(

@@ -106,6 +106,16 @@ def harness(stack: Stack, acr_control: AcrControl, vault_control: Control,
         set_replication_delay(stack, login_server, 0)
 
 
+WRITE_VERBS = frozenset({"generateCredentials", "create", "update", "delete", "set", "import", "purge", "recover",
+                         "acquire", "renew", "release", "break", "change", "put"})
+
+
+def writes(*controls: Control) -> list[str]:
+    """Every write the stand-ins counted since their counters were reset (ARM, Key Vault, Storage, leases)."""
+    return sorted(f"{op}={n}" for control in controls for op, n in control.counters().items()
+                  if n and op.rsplit(".", 1)[-1] in WRITE_VERBS)
+
+
 def fast_polling(engine: Engine) -> Engine:
     """Token PATCHes answer Retry-After 10 like Azure; tests poll the stand-in faster."""
     engine.acr = Acr(engine.acr._credential, engine.settings.arm_endpoint, polling_interval=0, bounds=engine.acr.bounds)
