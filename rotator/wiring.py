@@ -24,12 +24,14 @@ def time_bounds(settings: Settings) -> TimeBounds:
                       run_seconds=settings.run_timeout.total_seconds())
 
 
-def build_engine(settings: Settings) -> Engine:
-    """Clients authenticate with DefaultAzureCredential (managed identity in Azure and in devstack)."""
+def build_engine(settings: Settings, bounds: TimeBounds | None = None) -> Engine:
+    """Clients authenticate with DefaultAzureCredential (managed identity in Azure and in devstack).
+
+    `bounds` replaces the settings' time bounds (bench/bounds_bench.py compares with the SDKs' defaults)."""
     from azure.identity import DefaultAzureCredential
 
     credential = DefaultAzureCredential()
-    bounds = time_bounds(settings)
+    bounds = bounds or time_bounds(settings)
     return Engine(
         settings=settings,
         acr=Acr(credential, settings.arm_endpoint, bounds=bounds),

@@ -55,7 +55,7 @@ def find_registry(engine: Engine, text: str) -> tuple[RegistryId, str]:
     if text.startswith("/"):
         registry = parse_registry_id(text)
         if not any(scope.contains(registry) for scope in engine.settings.targets):
-            raise NotManaged(f"registry {registry} is outside ROTATOR_REGISTRIES")
+            raise NotManaged(f"registry {registry} is not managed here: it is outside ROTATOR_REGISTRIES")
         return registry, engine.acr.login_server(registry)
     for scope in engine.settings.targets:
         named = scope.registry_id()
@@ -65,7 +65,8 @@ def find_registry(engine: Engine, text: str) -> tuple[RegistryId, str]:
     for registry, login_server in registries:
         if registry.name.lower() == text.lower():
             return registry, login_server
-    raise NotManaged(f"registry {text!r} is not among the registries ROTATOR_REGISTRIES names")
+    raise NotManaged(f"registry {text!r} is not managed here: it is not among the registries ROTATOR_REGISTRIES "
+                     "names")
 
 
 def managed_token(engine: Engine, registry_name: str, token_name: str) -> tuple[RegistryId, str]:
