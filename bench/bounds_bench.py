@@ -35,6 +35,7 @@ class Case:
     name: str
     arrange: Callable[[AcrControl, Control, Control], None]
     env: dict[str, str]
+    with_sdk_defaults: bool = True  # False: the SDK would sleep for half an hour (3 × Retry-After 600 s)
 
 
 def cases() -> list[Case]:
@@ -47,7 +48,8 @@ def cases() -> list[Case]:
         Case("ARM 429 x3, Retry-After 25 s (issue 10's 76 s)", arm_throttled(25, 3), {}),
         Case("ARM 429 x2, Retry-After 5 s (waited for)", arm_throttled(5, 2), {}),
         Case("Key Vault 429 on publish, Retry-After 600 s",
-             lambda acr, vault, storage: vault.add_fault("secrets.set", status=429, retry_after=600, times=None), {}),
+             lambda acr, vault, storage: vault.add_fault("secrets.set", status=429, retry_after=600, times=None), {},
+             with_sdk_defaults=False),
         Case("Storage lease 503 on every try",
              lambda acr, vault, storage: storage.add_fault("lease.acquire", status=503, times=None), {}),
         Case("Storage unreachable (nothing listens)", lambda acr, vault, storage: None,
@@ -73,6 +75,9 @@ def run(stack: Stack, sdk_defaults: bool) -> None:
     print(f"| case | {'SDK defaults' if sdk_defaults else 'rotator bounds'}: outcome | wall time (s) |")
     print("|---|---|---:|")
     for index, case in enumerate(cases()):
+        if sdk_defaults and not case.with_sdk_defaults:
+            print(f"| {case.name} | not run: the SDK sleeps through each Retry-After | - |")
+            continue
         expiry = time.time() + 60 * DAY
         registry = acr.seed(f"bounds{index}{int(time.time()) % 100000}", tokens=[token_spec(
             TOKEN, passwords={"password1": password_spec(expiry), "password2": password_spec(expiry)})])

@@ -45,5 +45,5 @@ def build_engine(settings: Settings, bounds: TimeBounds | None = None) -> Engine
     )
 
 
-def engine_from_env(env: Mapping[str, str], require_targets: bool = True) -> Engine:
-    return build_engine(Settings.from_env(env, require_targets=require_targets))
+def engine_from_env(env: Mapping[str, str]) -> Engine:
+    return build_engine(Settings.from_env(env))

@@ -21,12 +21,13 @@ import pytest
 from devstack.control import Control, password_spec, token_spec
 from rotator.core.model import secret_name
 from rotator.core.resource_ids import parse_registry_id
-from rotator.entrypoints.cli import EXIT_BUSY, EXIT_FAILED, EXIT_OK, EXIT_USAGE
 
 from .conftest import EngineFactory, Harness, writes
 from .test_password_protocol import TOKEN, both_slots, generate_calls
 
 CLI_DEADLINE_SECONDS = 150  # a bound on waiting for the process, not a timing assertion
+# The documented contract (README: CLI), spelled out rather than imported from the code under test.
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BUSY = 0, 1, 2, 3
 
 
 @dataclass
