@@ -14,11 +14,15 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from rotator.core.resource_ids import ResourceIdError, TargetScope, parse_target_scope
+from rotator.core.schedule import ScheduleError, validate_schedule
 
 AZURE_ARM_ENDPOINT = "https://management.azure.com"
 # The longest run, and the bound of every HTTP request: Azure's front end cuts a reply that has not started
 # within 230 s, so 30 s stay for the host and the network.
 MAX_RUN_TIMEOUT_SECONDS = 200
+# Azure's own name: the client ID of a user-assigned managed identity to run as (empty = system-assigned).
+CLIENT_ID_SETTING = "AZURE_CLIENT_ID"
+_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 class SettingsError(ValueError):
@@ -74,11 +78,6 @@ _DEFAULTS = {s.name: s.default for s in SETTINGS}
 _PATTERN = re.compile(r"^[A-Za-z0-9*?\[\]!._-]+$")
 # Key Vault REST API versions: 7.4, 7.6-preview.2, 2025-07-01, ...
 _API_VERSION = re.compile(r"(\d+\.\d+|\d{4}-\d{2}-\d{2})(-preview(\.\d+)?)?", re.ASCII)
-# One NCRONTAB field: a list of `*`, numbers or ranges, each with an optional /step; month and
-# day-of-week (the last two fields) may also use names (Jan, Mon-Fri).
-_CRON_NUMERIC = r"(\*|\d+(-\d+)?)(/\d+)?"
-_CRON_NAMED = r"(\*|(\d+|[A-Za-z]{3,9})(-(\d+|[A-Za-z]{3,9}))?)(/\d+)?"
-_CRON_FIELDS = [re.compile(rf"{item}(,{item})*", re.ASCII) for item in [_CRON_NUMERIC] * 4 + [_CRON_NAMED] * 2]
 
 
 @dataclass(frozen=True)
@@ -106,6 +105,7 @@ class Settings:
     run_timeout: timedelta
     storage_connection: str  # AzureWebJobsStorage connection string, or "" when identity-based
     storage_blob_url: str  # AzureWebJobsStorage__blobServiceUri (identity-based), or ""
+    azure_client_id: str | None = None  # AZURE_CLIENT_ID: a user-assigned identity; None = system-assigned
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], require_targets: bool = True) -> Settings:
@@ -139,6 +139,7 @@ class Settings:
             run_timeout=timedelta(seconds=reader.integer("ROTATOR_RUN_TIMEOUT_SECONDS", 30, MAX_RUN_TIMEOUT_SECONDS)),
             storage_connection=env.get("AzureWebJobsStorage", "").strip(),
             storage_blob_url=env.get("AzureWebJobsStorage__blobServiceUri", "").strip(),
+            azure_client_id=_client_id(env),
         )
         if settings.verify_timeout + settings.call_timeout >= settings.run_timeout:
             raise SettingsError(
@@ -147,6 +148,15 @@ class Settings:
                 f"ROTATOR_CALL_TIMEOUT_SECONDS ({settings.call_timeout.seconds}): a run that waits the whole "
                 "verify timeout must still have time to publish")
         return settings
+
+
+def _client_id(env: Mapping[str, str]) -> str | None:
+    """AZURE_CLIENT_ID, optional; when set it must be a client ID (a GUID), or no identity would answer."""
+    value = env.get(CLIENT_ID_SETTING, "").strip()
+    if value and not _GUID.fullmatch(value):
+        raise SettingsError(f"{CLIENT_ID_SETTING} must be the client ID (a GUID) of a user-assigned managed "
+                            f"identity, got {value!r}")
+    return value.lower() or None
 
 
 class _Reader:
@@ -209,10 +219,10 @@ class _Reader:
 
     def schedule(self, name: str) -> str:
         value = self.text(name)
-        fields = value.split()
-        if len(fields) != 6 or not all(p.fullmatch(f) for p, f in zip(_CRON_FIELDS, fields, strict=True)):
-            raise SettingsError(f"{name} must be an NCRONTAB expression with six fields (seconds first), "
-                                f"got {value!r}")
+        try:
+            validate_schedule(value)
+        except ScheduleError as error:
+            raise SettingsError(f"{name}: {error} (NCRONTAB, six fields, seconds first: got {value!r})") from None
         return value
 
     def api_version(self, name: str) -> str | None:

@@ -27,6 +27,8 @@ from devstack.acr.validation import (
     check_size,
     path_name,
 )
+from devstack.authz.arm import ArmAuthorizer
+from devstack.authz.store import RoleStore
 from devstack.httpbase import Handler, Request, Response, Service
 
 SUBSCRIPTION_PATH = r"/subscriptions/(?P<subscription>[^/]+)"
@@ -68,6 +70,7 @@ class AcrService(Service):
         self.switches = Switches()
         self.listeners = LoginListeners(state_dir, self.store.lookup_token, self.now)
         self.control_handler: Callable[[AcrService, str, Request], Response] | None = None
+        self.authz = ArmAuthorizer(RoleStore.open(state_dir))  # RBAC of the stack (devstack.authz)
 
     def close(self) -> None:
         """Stop every login server (on SIGTERM, or at the end of a test)."""
@@ -86,6 +89,7 @@ class AcrService(Service):
             def guarded(request: Request) -> Response:
                 try:
                     self._authenticate(request)
+                    self.authz.authorize(request, operation)
                     check_api_version(request)
                     check_size(request)
                     return handler(request)

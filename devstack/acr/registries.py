@@ -42,6 +42,7 @@ def create_registry(service: AcrService, subscription: str, resource_group: str,
     registry.scope_maps = {key: ScopeMap(key, list(actions), now) for key, actions in SYSTEM_SCOPE_MAPS.items()}
     registry.login_server = service.listeners.start(name)
     service.store.add_registry(registry)
+    service.authz.store.grant_registry(registry.id)  # as if the deployment's registryIds listed it
     return registry
 
 
@@ -67,7 +68,7 @@ def register(service: AcrService) -> None:
         subscription, _ = scope_of(request)
         with service.store.lock:
             items = [settled(r) for r in service.store.registries()
-                     if r.subscription.lower() == subscription.lower()]
+                     if r.subscription.lower() == subscription.lower() and service.authz.may_read(request, r.id)]
         return service.page(request, items)
 
     @service.arm_route("GET", RESOURCE_GROUP_PATH + REGISTRIES_PATH, "registries.listByResourceGroup")
@@ -76,7 +77,8 @@ def register(service: AcrService) -> None:
         with service.store.lock:
             items = [settled(r) for r in service.store.registries()
                      if (r.subscription.lower(), r.resource_group.lower()) == (subscription.lower(),
-                                                                                resource_group.lower())]
+                                                                                resource_group.lower())
+                     and service.authz.may_read(request, r.id)]
         return service.page(request, items)
 
     @service.arm_route("GET", REGISTRY_PATH, "registries.get")

@@ -15,6 +15,8 @@ from typing import Any
 import jwt
 
 from devstack import bearer
+from devstack.authz.keyvault import KeyVaultAuthorizer
+from devstack.authz.store import RoleStore
 from devstack.httpbase import CONTROL_PREFIX, Request, Response, Service
 from devstack.keyvault.errors import KeyVaultError, bad_parameter
 
@@ -31,9 +33,10 @@ RECOVERABLE_DAYS = 90
 class KeyVaultService(Service):
     """A Service whose requests pass Key Vault's authentication and api-version gates first."""
 
-    def __init__(self, signing_key: str) -> None:
+    def __init__(self, signing_key: str, roles: RoleStore) -> None:
         super().__init__("keyvault")
         self._signing_key = signing_key
+        self._authz = KeyVaultAuthorizer(roles)
 
     def dispatch(self, request: Request) -> Response:
         if request.path.startswith(CONTROL_PREFIX):
@@ -55,6 +58,12 @@ class KeyVaultService(Service):
         if reason:
             self._count("auth.rejected")
             raise KeyVaultError(401, "Unauthorized", f"AKV10032: {reason}")
+
+    def authorize(self, request: Request, operation: str) -> None:
+        """Azure RBAC for the operation's data action (403 ForbiddenByRbac): devstack.authz.keyvault."""
+        message = self._authz.refusal(request, operation)
+        if message is not None:
+            raise KeyVaultError(403, "Forbidden", message, "ForbiddenByRbac")
 
     def _count(self, what: str) -> None:
         with self.lock:

@@ -28,6 +28,10 @@ _SECRET_SHAPES = re.compile(
     r"(?i)\b(sig|accountkey|sharedaccesssignature|sharedaccesskey|password|client_secret|access_token|"
     r"refresh_token)=([^&;\s'\"]+)|\b(?:bearer|basic)\s+[\w.~+/-]{16,}=*")
 _RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+# Azure RBAC refusals name what was missing: ARM's `AuthorizationFailed` ("... perform action 'X' over
+# scope 'Y' ...") and Key Vault's `ForbiddenByRbac` ("Action: 'X'" ... "Resource: 'Y'" lines).
+_ARM_DENIAL = re.compile(r"perform action '([^']+)' over scope '([^']+)'")
+_KEYVAULT_DENIAL = re.compile(r"Action: '([^']+)'.*?Resource: '([^']+)'", re.DOTALL)
 
 
 class CallFailed(AzureError):
@@ -66,6 +70,15 @@ def describe(error: BaseException) -> str:
     if isinstance(error, HttpResponseError):
         return _describe_answer(error)
     return f"Azure call failed: {root_cause(error)}"
+
+
+def missing_permission(error: AzureError) -> tuple[str, str] | None:
+    """(action, scope) of an RBAC refusal, None for any other error."""
+    if not isinstance(error, HttpResponseError) or error.status_code != 403:
+        return None
+    text = error.error.message if error.error is not None and error.error.message else str(error.message)
+    match = _ARM_DENIAL.search(text) or _KEYVAULT_DENIAL.search(text)
+    return (match[1], match[2]) if match else None
 
 
 def error_code(error: BaseException) -> str | None:
@@ -137,9 +150,12 @@ def _describe_answer(error: HttpResponseError) -> str:
     status = f"{error.status_code} {error.reason or ''}".strip()
     codes = [c for c in dict.fromkeys(_codes(error)) if c.lower() != (error.reason or "").replace(" ", "").lower()]
     text = f"{place} answered {status}" + (f" ({', '.join(codes)})" if codes else "")
+    denied = missing_permission(error)
+    if denied:
+        text += f": the identity lacks {denied[0]} on {denied[1]}"
     message = _service_message(error)
     if message:
-        text += f": {message}"
+        text += f"; Azure said: {message}" if denied else f": {message}"
     wait = retry_after_seconds(response.headers if response is not None else None)
     if wait is not None and error.status_code in _RETRYABLE_STATUSES:
         text += f" [Retry-After {wait:g} s]"

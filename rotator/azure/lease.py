@@ -29,6 +29,8 @@ LEASE_SECONDS = 60
 RENEW_EVERY_SECONDS = 20
 STOP_RENEWING_WAIT_SECONDS = 1.0  # a renewal in flight is not waited for: the release (or the expiry) ends it
 SERVICE = "Storage (blob)"
+PROBE_BLOB = "doctor-probe"  # no token's blob: theirs are <subscription>/<group>/<registry>/<token>
+PROBE_LEASE_SECONDS = 15
 
 
 class Busy(Exception):
@@ -123,6 +125,14 @@ class TokenLocks:
             yield held
         finally:
             held.release()
+
+    def probe(self) -> None:
+        """Create the container if needed, write the probe blob, take and release a lease on it (the doctor)."""
+        with _unless_exists():
+            self._container.create_container()
+        blob = self._container.get_blob_client(PROBE_BLOB)
+        blob.upload_blob(b"", overwrite=True)
+        blob.acquire_lease(lease_duration=PROBE_LEASE_SECONDS).release()
 
     def _acquire(self, blob: BlobClient) -> BlobLeaseClient:
         """Lease the token's blob; the first run for a token (or a new container) creates it first."""

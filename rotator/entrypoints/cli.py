@@ -1,8 +1,9 @@
-"""`python -m rotator scan|rotate|status|certificate`: the engine from a shell.
+"""`python -m rotator scan|rotate|status|certificate|doctor`: the engine from a shell.
 
-Output is a readable table, or with `--json` one JSON document: `{"results": [...]}`. The exit code tells a
-script what happened (EXIT_CODES, also in `--help`). A command naming one token checks that this app manages
-it (`rotator.protocols.targets.managed_token`, as HTTP and Event Grid do) before anything is written.
+Output is a readable table, or with `--json` one JSON document: `{"results": [...]}` (doctor: its report,
+`rotator.entrypoints.doctor`). The exit code tells a script what happened (EXIT_CODES, also in `--help`;
+doctor: 0 all in place, 1 something is missing). A command naming one token checks that this app manages it
+(`rotator.protocols.targets.managed_token`, as HTTP and Event Grid do) before anything is written.
 """
 
 from __future__ import annotations
@@ -65,7 +66,8 @@ def _parser() -> argparse.ArgumentParser:
     certificate.add_argument("registry", help="registry name, or resource ID, within ROTATOR_REGISTRIES")
     certificate.add_argument("token", help="token name (selected by ROTATOR_INCLUDE_TOKENS/ROTATOR_EXCLUDE_TOKENS)")
     certificate.add_argument("--pem", required=True, type=argparse.FileType("rb"), help="PEM file (- for stdin)")
-    for each in (scan, rotate, status, certificate):
+    doctor = command("doctor", "check settings, permissions and reachability; name what is missing")
+    for each in (scan, rotate, status, certificate, doctor):
         each.add_argument("--json", action="store_true", help="print one JSON document")
     for each in (scan, rotate, certificate):
         each.add_argument("--dry-run", action="store_true", help="plan and print; write nothing anywhere")
@@ -76,6 +78,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout, err: TextI
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=err,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if args.command == "doctor":
+        return _doctor(out, args.json)
     try:
         engine = engine_from_env(os.environ)
         results = _run(engine, args)
@@ -85,7 +89,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout, err: TextI
     except (AcrError, ValueError) as error:  # unmanaged registry or token, malformed resource ID
         print(f"rotator: {error}", file=err)
         return EXIT_USAGE
-    except AzureError as error:  # Azure failed before any token's run (finding the registry)
+    except AzureError as error:  # Azure failed before any token's run (finding the registry, listing the vault)
         print(f"rotator: {describe(error)}", file=err)
         return EXIT_FAILED
     _print(out, args.json, results, status=args.command == "status")
@@ -99,6 +103,15 @@ def exit_code(results: Sequence[Result]) -> int:
     if any(r.action in WAITING_ACTIONS for r in results):
         return EXIT_BUSY
     return EXIT_OK
+
+
+def _doctor(out: TextIO, as_json: bool) -> int:
+    """The doctor reports invalid settings as one of its findings (exit 1), not as a usage error."""
+    from rotator.entrypoints.doctor import diagnose
+
+    report = diagnose(lambda: engine_from_env(os.environ))
+    out.write(json.dumps(report.to_json(), indent=2, ensure_ascii=False) + "\n" if as_json else report.table())
+    return EXIT_OK if report.ok else EXIT_FAILED
 
 
 def _run(engine: Engine, args: argparse.Namespace) -> list[Any]:
