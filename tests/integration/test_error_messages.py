@@ -63,8 +63,11 @@ def test_arm_authorization_failed_keeps_the_action_and_the_scope(harness: Engine
                     message=AUTHORIZATION_FAILED)
     result = rotate(h)
     assert (result.action, result.transient, result.code) == ("failed", False, "AuthorizationFailed")
+    action = "Microsoft.ContainerRegistry/registries/generateCredentials/action"
+    scope = ("/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/devstack-rg/providers/"
+             "Microsoft.ContainerRegistry/registries/contoso")
     assert result.reason == (f"ARM at {h.engine.settings.arm_endpoint} answered 403 Forbidden (AuthorizationFailed): "
-                             f"{AUTHORIZATION_FAILED}")
+                             f"the identity lacks {action} on {scope}; Azure said: {AUTHORIZATION_FAILED}")
     assert vault_control.count("secrets.set") == 0
 
 
