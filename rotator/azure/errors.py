@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from azure.core.exceptions import AzureError, HttpResponseError
 
 MAX_MESSAGE_CHARS = 800  # room for an authorization failure naming the principal, action and scope
-_SERVICES: dict[str, str] = {}  # endpoint (scheme://host[:port]) -> service name, filled by rotator.wiring
+_SERVICES: dict[str, str] = {}  # endpoint (scheme://host[:port]) -> service name, named by the retry policies
 # A SAS signature, an account key, a password or token parameter, an Authorization header's credentials.
 _SECRET_SHAPES = re.compile(
     r"(?i)\b(sig|accountkey|sharedaccesssignature|sharedaccesskey|password|client_secret|access_token|"
@@ -48,7 +48,8 @@ class CallFailed(AzureError):
 
 
 def name_endpoint(url: str, service: str) -> None:
-    """Say which service answers at `url` (e.g. "Key Vault"), so messages name it; called while wiring."""
+    """Say which service answers at `url` (e.g. "Key Vault"), so messages name it: each bounded retry policy
+    (`rotator.azure.bounds`) names the endpoints its client calls."""
     _SERVICES[endpoint(url)] = service
 
 

@@ -57,6 +57,14 @@ def test_root_causes_are_named_in_words(cause: BaseException, words: str) -> Non
     assert root_cause(wrapped(cause)).startswith(words)
 
 
+def test_the_default_bounds_are_the_settings_defaults() -> None:
+    from rotator.settings import Settings
+    from rotator.wiring import time_bounds
+
+    settings = Settings.from_env({"ROTATOR_VAULT_URL": "https://kv.vault.azure.net/"}, require_targets=False)
+    assert time_bounds(settings) == bounds.DEFAULT_BOUNDS
+
+
 def test_deadlines_nest_to_the_sooner_and_reserves_move_them_earlier() -> None:
     assert bounds.time_left(30) == 30
     with bounds.deadline(100):
