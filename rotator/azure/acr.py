@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 from azure.core.credentials import TokenCredential
 from azure.core.exceptions import HttpResponseError
 
+from rotator.azure.bounds import DEFAULT_BOUNDS, TimeBounds, finish
 from rotator.core.certificates import CertificateSlot
 from rotator.core.model import NewPassword, PasswordName, PasswordSlot, TokenState, password_name
 from rotator.core.permissions import PermissionBlock
@@ -22,7 +23,7 @@ from rotator.core.resource_ids import RegistryId, TargetScope, parse_registry_id
 
 if TYPE_CHECKING:
     from azure.mgmt.containerregistry import ContainerRegistryManagementClient
-    from azure.mgmt.containerregistry.models import Registry, Token
+    from azure.mgmt.containerregistry.models import Registry, Token, TokenCredentialsProperties
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -50,9 +51,11 @@ def token_id(registry: RegistryId, token: str) -> str:
 class Acr:
     """Thin adapter: SDK objects in, `rotator.core.model` objects out."""
 
-    def __init__(self, credential: TokenCredential, arm_endpoint: str, polling_interval: float | None = None) -> None:
+    def __init__(self, credential: TokenCredential, arm_endpoint: str, polling_interval: float | None = None,
+                 bounds: TimeBounds = DEFAULT_BOUNDS) -> None:
         self._credential = credential
         self._endpoint = arm_endpoint.rstrip("/")
+        self.bounds = bounds
         self._polling: dict[str, Any] = {} if polling_interval is None else {"polling_interval": polling_interval}
         self._client = cache(self._make_client)
 
@@ -61,7 +64,7 @@ class Acr:
 
         return ContainerRegistryManagementClient(
             self._credential, subscription, base_url=self._endpoint,
-            credential_scopes=[f"{self._endpoint}/.default"], **self._polling)
+            credential_scopes=[f"{self._endpoint}/.default"], **self._polling, **self.bounds.client_options("ARM"))
 
     # -- registries -----------------------------------------------------------------------
     @needs("/read")
@@ -103,7 +106,7 @@ class Acr:
             registry.resource_group, registry.name,
             GenerateCredentialsParameters(token_id=token_id(registry, token.name), name=slot, expiry=expiry),
             **self._polling)
-        result = poller.result()
+        result = finish(poller, f"generateCredentials for {registry.name}/{token.name}", self.bounds.run_seconds)
         for password in result.passwords or []:
             if password.name == slot and password.value:
                 return NewPassword(slot=slot, value=password.value, expiry=password.expiry or expiry,
@@ -113,19 +116,30 @@ class Acr:
     @needs("/tokens/write", "/tokens/operationStatuses/read")
     def set_certificates(self, token: TokenState, certificates: list[dict[str, Any]]) -> TokenState:
         """PATCH the token's certificate list: a slot named without PEM is kept, one left out is removed."""
-        from azure.mgmt.containerregistry.models import (
-            TokenCertificate,
-            TokenCredentialsProperties,
-            TokenUpdateParameters,
-            TokenUpdateProperties,
-        )
+        from azure.mgmt.containerregistry.models import TokenCertificate, TokenCredentialsProperties
+
+        return self._patch_credentials(token, TokenCredentialsProperties(
+            certificates=[TokenCertificate(**c) for c in certificates]))
+
+    @needs("/tokens/write", "/tokens/operationStatuses/read")
+    def keep_only_password(self, token: TokenState, keep: PasswordName | None) -> TokenState:
+        """PATCH the token's password list to `keep` alone (none when None), as `az acr token credential delete`
+        does: a slot named is kept, a slot left out is removed. Certificates are left alone."""
+        from azure.mgmt.containerregistry.models import TokenCredentialsProperties, TokenPassword
+
+        return self._patch_credentials(token, TokenCredentialsProperties(
+            passwords=[TokenPassword(name=keep)] if keep else []))
+
+    def _patch_credentials(self, token: TokenState, credentials: TokenCredentialsProperties) -> TokenState:
+        """One token PATCH of `credentials`, its operation polled within the run's time bound."""
+        from azure.mgmt.containerregistry.models import TokenUpdateParameters, TokenUpdateProperties
 
         registry = token.registry
-        update = TokenUpdateParameters(properties=TokenUpdateProperties(credentials=TokenCredentialsProperties(
-            certificates=[TokenCertificate(**c) for c in certificates])))
+        update = TokenUpdateParameters(properties=TokenUpdateProperties(credentials=credentials))
         poller = self._client(registry.subscription).tokens.begin_update(
             registry.resource_group, registry.name, token.name, update, **self._polling)
-        return _token_state(registry, token.login_server, poller.result())
+        updated = finish(poller, f"the update of token {registry.name}/{token.name}", self.bounds.run_seconds)
+        return _token_state(registry, token.login_server, updated)
 
     @needs("Microsoft.Authorization/permissions/read")
     def permissions(self, scope: TargetScope) -> list[PermissionBlock]:
@@ -144,26 +158,6 @@ class Acr:
             blocks += [PermissionBlock.from_json(item) for item in page.get("value") or []]
             url, params = page.get("nextLink"), None
         return blocks
-
-
-    @needs("/tokens/write", "/tokens/operationStatuses/read")
-    def keep_only_password(self, token: TokenState, keep: PasswordName | None) -> TokenState:
-        """PATCH the token's password list to `keep` alone (none when None), as `az acr token credential delete`
-        does: a slot named is kept, a slot left out is removed. Certificates are left alone."""
-        from azure.mgmt.containerregistry.models import (
-            TokenCredentialsProperties,
-            TokenPassword,
-            TokenUpdateParameters,
-            TokenUpdateProperties,
-        )
-
-        registry = token.registry
-        passwords = [TokenPassword(name=keep)] if keep else []
-        update = TokenUpdateParameters(properties=TokenUpdateProperties(
-            credentials=TokenCredentialsProperties(passwords=passwords)))
-        poller = self._client(registry.subscription).tokens.begin_update(
-            registry.resource_group, registry.name, token.name, update, **self._polling)
-        return _token_state(registry, token.login_server, poller.result())
 
 
 REQUIRED_ARM_ACTIONS: tuple[str, ...] = tuple(sorted(_ACTIONS))

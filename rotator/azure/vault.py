@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from azure.core.credentials import TokenCredential
 from azure.core.exceptions import ResourceNotFoundError
 
+from rotator.azure.bounds import DEFAULT_BOUNDS, TimeBounds
 from rotator.core.model import (
     OVERRIDE_TAGS,
     SECRET_CONTENT_TYPE,
@@ -65,12 +66,13 @@ class Vault:
     """Adapter over SecretClient: `rotator.core.model` objects in and out, never a logged value."""
 
     def __init__(self, credential: TokenCredential, vault_url: str, api_version: str | None,
-                 verify_challenge_resource: bool) -> None:
+                 verify_challenge_resource: bool, bounds: TimeBounds = DEFAULT_BOUNDS) -> None:
         from azure.keyvault.secrets import SecretClient
 
         self.name = vault_name(vault_url)
         self._client: SecretClient = SecretClient(
-            vault_url, credential, **client_options(api_version, verify_challenge_resource))
+            vault_url, credential, **client_options(api_version, verify_challenge_resource),
+            **bounds.client_options("Key Vault"))
 
     def listing(self) -> dict[str, SecretState]:
         """Every live secret by lowercase name, the rotator's and anyone else's: one paged listing, no values.

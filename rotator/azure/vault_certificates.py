@@ -16,6 +16,7 @@ from azure.core.credentials import TokenCredential
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from rotator.azure.bounds import DEFAULT_BOUNDS, TimeBounds
 from rotator.azure.vault import client_options
 from rotator.core.model import TAG_REGISTRY, TAG_TOKEN
 
@@ -36,11 +37,12 @@ class VaultCertificate:
 
 class VaultCertificates:
     def __init__(self, credential: TokenCredential, vault_url: str, api_version: str | None,
-                 verify_challenge_resource: bool) -> None:
+                 verify_challenge_resource: bool, bounds: TimeBounds = DEFAULT_BOUNDS) -> None:
         from azure.keyvault.certificates import CertificateClient
 
         self._client: CertificateClient = CertificateClient(
-            vault_url, credential, **client_options(api_version, verify_challenge_resource))
+            vault_url, credential, **client_options(api_version, verify_challenge_resource),
+            **bounds.client_options("Key Vault"))
 
     def tagged(self) -> Iterator[VaultCertificate]:
         """Every certificate mapped to a token: one paged listing."""

@@ -13,7 +13,6 @@ Action = Literal["rotated", "skipped", "busy", "failed", "refused", "would-rotat
                  "would-update-certificate", "needs-renewal", "unchanged", "drift", "orphaned", "waiting",
                  "revoked", "would-revoke"]
 FAILING_ACTIONS = frozenset({"failed", "refused"})
-LATER_ACTIONS = frozenset({"busy", "waiting"})  # nothing was done; the same request can succeed later
 
 
 @dataclass(frozen=True)
@@ -27,7 +26,7 @@ class Result:
     version: str | None = None  # the Key Vault secret version published, if any
     duration_ms: int | None = None
     transient: bool = False  # a later retry could succeed (busy, throttled, not yet replicated)
-    code: str | None = None  # a stable machine-readable cause: overlap, drift, superseded, soft-deleted-secret...
+    code: str | None = None  # a stable machine-readable cause: overlap, drift, superseded, Throttled, SecretDisabled...
     retry_at: datetime | None = None  # waiting: when the same request can succeed
 
     @property

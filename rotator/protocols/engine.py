@@ -17,8 +17,9 @@ from datetime import UTC, datetime
 
 from azure.core.exceptions import AzureError, ResourceNotFoundError
 
+from rotator.azure import bounds
 from rotator.azure.acr import Acr, AcrError
-from rotator.azure.errors import describe, is_transient
+from rotator.azure.errors import describe, error_code, is_transient
 from rotator.azure.lease import Busy, HeldLease, LeaseLost, TokenLocks
 from rotator.azure.login import RegistryLogin
 from rotator.azure.vault import Vault
@@ -30,9 +31,11 @@ from rotator.core.results import FAILING_ACTIONS, Action, Result
 from rotator.logs import log_event
 from rotator.settings import Settings
 
-# Forced rotations and revokes wait this long for a token's lock held by another run (README, Guarantees):
-# long enough for a rotation that is verifying to publish, short enough that an HTTP rotate answers well
-# within the 230 s front-end limit (wait + verification + Azure calls).
+RELEASE_RESERVE_SECONDS = 10  # the end of a run kept for giving the lease back
+# Forced rotations and revokes wait for a token's lock held by another run (README, Guarantees) at most this
+# long, and never longer than the run's time bound leaves after verification and one more call
+# (ROTATOR_RUN_TIMEOUT_SECONDS - ROTATOR_VERIFY_TIMEOUT_SECONDS - ROTATOR_CALL_TIMEOUT_SECONDS - 10 s: 50 s by
+# default), so the whole request, wait included, stays within the run bound (under HTTP's 230 s).
 LOCK_WAIT_SECONDS = 60.0
 _LOCK_POLL_FIRST, _LOCK_POLL_MAX = 0.25, 2.0
 _LEVELS = {"failed": logging.ERROR, "refused": logging.WARNING, "drift": logging.WARNING,
@@ -63,6 +66,13 @@ class Engine:
     checkpoint: Callable[[str], None] = no_checkpoint
 
     @property
+    def lock_wait_seconds(self) -> float:
+        """How long a forced request or a revoke may wait for the lock: what the run bound leaves (above)."""
+        settings = self.settings
+        left = (settings.run_timeout - settings.verify_timeout - settings.call_timeout).total_seconds()
+        return max(0.0, min(LOCK_WAIT_SECONDS, left - RELEASE_RESERVE_SECONDS))
+
+    @property
     def lifetimes(self) -> Lifetimes:
         settings = self.settings
         return Lifetimes(settings.validity, settings.renew_before, settings.clock_skew, settings.min_overlap)
@@ -73,22 +83,25 @@ class Engine:
                       adopt=self.settings.adopt_unmanaged, event_version=event_version, facts=facts)
 
     def guarded(self, registry: RegistryId, token_name: str, work: Callable[[HeldLease | None], Result],
-                locked: bool, wait_seconds: float = 0.0, before: Callable[[], None] | None = None) -> Result:
+                locked: bool, wait_for_lock: bool = False, before: Callable[[], None] | None = None) -> Result:
         """Run `work` (under the token's lease when `locked`), turning every per-token problem into a Result.
 
-        `wait_seconds` > 0 waits that long for a lease another run holds (forced requests, revoke) instead of
-        answering `busy` at once; `before` runs first, before any waiting. `Result.transient` tells
-        event-driven callers whether a redelivery could succeed. One log line per token, with the duration,
-        at a level that matches the outcome."""
+        `wait_for_lock` waits up to `lock_wait_seconds` for a lease another run holds (forced requests, revoke)
+        instead of answering `busy` at once; `before` runs first, before any waiting.
+        `Result.transient` tells event-driven callers whether a redelivery could succeed. The run, waiting
+        included, is bounded by ROTATOR_RUN_TIMEOUT_SECONDS, keeping the last RELEASE_RESERVE_SECONDS for the
+        lease release. One log line per token, with the duration, at a level that matches the outcome."""
         started = time.monotonic()
         try:
-            if before is not None:
-                before()
-            if locked:
-                with self._lock(registry, token_name, wait_seconds) as lease:
-                    result = work(lease)
-            else:
-                result = work(None)
+            with bounds.deadline(self.settings.run_timeout.total_seconds()):
+                if before is not None:
+                    before()
+                if locked:
+                    wait = self.lock_wait_seconds if wait_for_lock else 0.0
+                    with self._lock(registry, token_name, wait) as lease, bounds.reserve(RELEASE_RESERVE_SECONDS):
+                        result = work(lease)
+                else:
+                    result = work(None)
         except Busy as busy:
             result = Result(registry.name, token_name, "busy", str(busy), transient=True)
         except ResourceNotFoundError:
@@ -96,9 +109,11 @@ class Engine:
         except AcrError as error:
             result = Result(registry.name, token_name, "failed", str(error))
         except LeaseLost as error:
-            result = Result(registry.name, token_name, "failed", f"{error}; nothing published", transient=True)
+            result = Result(registry.name, token_name, "failed", f"{error}; nothing published", transient=True,
+                            code="LeaseLost")
         except AzureError as error:
-            result = Result(registry.name, token_name, "failed", describe(error), transient=is_transient(error))
+            result = Result(registry.name, token_name, "failed", describe(error), transient=is_transient(error),
+                            code=error_code(error))
         duration = int((time.monotonic() - started) * 1000)
         result = replace(result, duration_ms=duration)
         log_result(result)

@@ -19,7 +19,7 @@ from rotator.core.policy import Decision, Forced
 from rotator.core.resource_ids import RegistryId
 from rotator.core.results import Action, Result
 from rotator.logs import log_event
-from rotator.protocols.engine import LOCK_WAIT_SECONDS, Engine, decision_result
+from rotator.protocols.engine import Engine, decision_result
 from rotator.protocols.publishing import generate_and_publish, read_facts, repair_companion
 
 
@@ -27,7 +27,7 @@ def rotate(engine: Engine, registry: RegistryId, login_server: str, token_name: 
            dry_run: bool = False, event_version: str | None = None) -> Result:
     """Run the protocol for one token and say what happened; one token's problems never raise.
 
-    Forced runs wait for a lock another run holds (LOCK_WAIT_SECONDS) instead of answering busy."""
+    Forced runs wait for a lock another run holds (Engine.lock_wait_seconds) instead of answering busy."""
     waits = force and not dry_run
     request: bool | Forced = force
 
@@ -44,7 +44,7 @@ def rotate(engine: Engine, registry: RegistryId, login_server: str, token_name: 
         return _locked(engine, token, secret, facts, decision, lease)
 
     return engine.guarded(registry, token_name, work, locked=not dry_run,
-                          wait_seconds=LOCK_WAIT_SECONDS if waits else 0.0,
+                          wait_for_lock=waits,
                           before=note_what_was_seen if waits else None)
 
 

@@ -25,7 +25,7 @@ from rotator.core.policy import RevokePlan, plan_revoke
 from rotator.core.resource_ids import RegistryId
 from rotator.core.results import Result
 from rotator.logs import log_event
-from rotator.protocols.engine import LOCK_WAIT_SECONDS, Engine
+from rotator.protocols.engine import Engine
 from rotator.protocols.password_rotation import read
 from rotator.protocols.publishing import generate_and_publish
 
@@ -48,7 +48,7 @@ def revoke(engine: Engine, registry: RegistryId, login_server: str, token_name: 
         return _carry_out(engine, token, secret, plan, lease)
 
     return engine.guarded(registry, token_name, work, locked=not dry_run,
-                          wait_seconds=0.0 if dry_run else LOCK_WAIT_SECONDS)
+                          wait_for_lock=not dry_run)
 
 
 def _carry_out(engine: Engine, token: TokenState, secret: SecretState | None, plan: RevokePlan,

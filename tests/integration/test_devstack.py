@@ -37,7 +37,7 @@ def test_second_stack_runs_beside_the_session_stack_and_down_leaves_nothing(stac
                  "SSL_CERT_FILE", "IDENTITY_ENDPOINT", "IDENTITY_HEADER"):
         assert name in exported
     processes = recorded(tmp_path)
-    assert {p.name for p in processes} == {"identity", "docker-registry", "keyvault", "acr", "azurite"}
+    assert {p.name for p in processes} == {"identity", "docker-registry", "keyvault", "acr", "azurite", "storage"}
     other = Stack.load(tmp_path)
     assert other.port("acr") != stack.port("acr") and other.port("keyvault") != stack.port("keyvault")
     ca = str(tmp_path / "tls" / "ca.pem")

@@ -24,7 +24,7 @@ from rotator.azure.lease import TokenLocks
 from rotator.core.model import TAG_SLOT, TAG_SLOT_CREATED, NewPassword, PasswordName, companion_name, secret_name
 from rotator.core.resource_ids import parse_registry_id
 from rotator.core.results import Result
-from rotator.entrypoints.cli import EXIT_FAILED, EXIT_LATER
+from rotator.entrypoints.cli import EXIT_BUSY, EXIT_FAILED
 from rotator.protocols import password_rotation
 from rotator.protocols.engine import Engine
 from rotator.protocols.scan import run_scan
@@ -270,7 +270,7 @@ def test_a_forced_rotation_never_cuts_the_overlap_window_short(harness: EngineFa
     code, out, _ = run_cli(h, monkeypatch, "rotate", h.registry.name, TOKEN, "--force", "--json")
 
     (second,) = json.loads(out)["results"]
-    assert code == EXIT_LATER
+    assert code == EXIT_BUSY
     assert (second["action"], second["code"], second["slot"]) == ("waiting", "overlap", "password1")
     assert "becomes rotatable at" in second["reason"] and second["retry_at"]
     assert datetime.fromisoformat(second["retry_at"]) > datetime.now(UTC) + timedelta(hours=23)
