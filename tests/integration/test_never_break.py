@@ -30,7 +30,7 @@ from rotator.protocols.engine import Engine
 from rotator.protocols.scan import run_scan
 from rotator.wiring import build_engine
 
-from .conftest import EngineFactory, Harness, as_operator, run_cli
+from .conftest import EngineFactory, Harness, as_operator, run_cli, writes
 
 TOKEN = "ci-pull"
 DAY = 86400.0
@@ -105,13 +105,6 @@ def regenerate_by_hand(h: Harness, slot: PasswordName, days: float = 30) -> NewP
     return operator.generate_password(state, slot, datetime.now(UTC) + timedelta(days=days))
 
 
-def writes(h: Harness, vault_control) -> dict[str, int]:
-    """Calls that change something in ACR or Key Vault since the counters were reset."""
-    counted = {**h.acr.counters(), **vault_control.counters()}
-    return {op: n for op, n in counted.items()
-            if n and op.split(".")[-1] in ("set", "update", "create", "delete", "generateCredentials", "recover")}
-
-
 # --- defect 1: soft-deleted secrets ----------------------------------------------------------------
 
 
@@ -133,7 +126,7 @@ def test_a_soft_deleted_secret_is_refused_before_any_arm_write(harness: EngineFa
     for result in (scanned.to_json(), forced):
         assert (result["action"], result["code"]) == ("refused", "soft-deleted-secret")
         assert f"az keyvault secret recover --vault-name {h.engine.vault.name} --name {name}" in result["reason"]
-    assert writes(h, vault_control) == {}
+    assert writes(h.acr, vault_control) == []
     assert acr_values(h) == before
 
     secrets(h).begin_recover_deleted_secret(name)
@@ -154,7 +147,7 @@ def test_a_soft_deleted_companion_is_refused_before_any_arm_write(harness: Engin
 
     assert {(r.action, r.code) for r in results} == {("refused", "soft-deleted-secret")}
     assert all(f"--name {companion}" in r.reason for r in results)
-    assert writes(h, vault_control) == {}
+    assert writes(h.acr, vault_control) == []
 
 
 # --- defect 2: a stalled run never leaves a dead credential current ----------------------------------
@@ -293,7 +286,7 @@ def test_a_foreign_secret_at_the_companion_name_is_never_overwritten(harness: En
 
     assert {(r.action, r.code) for r in results} == {("refused", "foreign-secret")}
     assert secrets(h).get_secret(companion).value == "team-x config"
-    assert writes(h, vault_control) == {}
+    assert writes(h.acr, vault_control) == []
 
 
 def test_a_companion_name_that_is_another_tokens_secret_is_refused(harness: EngineFactory, skopeo: Skopeo,
@@ -346,7 +339,7 @@ def test_a_secret_whose_token_was_deleted_is_reported_orphaned(harness: EngineFa
     assert (orphan.action, orphan.code) == ("orphaned", "orphaned")
     assert secret_name(h.registry.name, TOKEN) in orphan.reason
     assert code == 0 and [r["action"] for r in json.loads(out)["results"] if r["token"] == TOKEN] == ["orphaned"]
-    assert writes(h, vault_control) == {}
+    assert writes(h.acr, vault_control) == []
     assert secrets(h).get_secret(secret_name(h.registry.name, TOKEN)).value
 
 

@@ -14,8 +14,8 @@ from devstack.seeding import manage_in_vault
 from devstack.skopeo import Skopeo
 from rotator.core.model import TAG_REVOKING, companion_name, secret_name
 
-from .conftest import EngineFactory, run_cli
-from .test_never_break import TOKEN, acr_values, both_slots, current, lease_blob, logs_in, secrets, wait_for, writes
+from .conftest import EngineFactory, run_cli, writes
+from .test_never_break import TOKEN, acr_values, both_slots, current, lease_blob, logs_in, secrets, wait_for
 
 
 def revoked(h, monkeypatch, *args: str, **settings: str) -> tuple[int, dict[str, object]]:
@@ -66,7 +66,7 @@ def test_a_dry_run_revoke_writes_nothing(harness: EngineFactory, vault_control, 
     code, result = revoked(h, monkeypatch, "--dry-run")
 
     assert code == 0 and (result["action"], result["slot"]) == ("would-revoke", "password2")
-    assert writes(h, vault_control) == {}
+    assert writes(h.acr, vault_control) == []
 
 
 def test_a_crash_between_publish_and_removal_leaves_a_working_credential_and_revoke_again_finishes(
