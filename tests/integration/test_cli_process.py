@@ -132,7 +132,7 @@ def test_busy_exits_3_and_does_nothing(harness: EngineFactory) -> None:
     h = harness([both_slots()])
     with h.engine.locks.hold(parse_registry_id(h.registry.id), TOKEN):
         h.acr.reset_counters()
-        ran = cli(h, "rotate", h.registry.name, TOKEN, "--force", "--json")
+        ran = cli(h, "rotate", h.registry.name, TOKEN, "--json")  # a forced one would wait for the lock first
     assert (ran.code, ran.action()) == (EXIT_BUSY, "busy"), ran
     assert generate_calls(h) == 0
 
