@@ -1,7 +1,9 @@
 """Azure Functions entry point (Python v2 programming model): triggers only, no logic.
 
-Each function adapts its trigger and calls `rotator`: the timer runs `rotator.entrypoints.timer`, Event
-Grid runs `rotator.entrypoints.event_grid`, HTTP runs `rotator.entrypoints.http_api` (routes: docs/http-api.md).
+Each function adapts its trigger and calls `rotator`: the timer runs `rotator.entrypoints.timer` (plans and
+enqueues the due tokens), the queue trigger `rotator.entrypoints.queue_trigger` (one token per message),
+Event Grid `rotator.entrypoints.event_grid` (enqueues), HTTP `rotator.entrypoints.http_api` (routes:
+docs/http-api.md).
 Why the imports inside the functions: the host imports this module on every cold start to index
 it, and the Azure SDKs cost ~300 ms to import; indexing needs none of them.
 """
@@ -44,6 +46,18 @@ def scheduled_scan(timer: func.TimerRequest) -> None:
     from rotator.entrypoints.timer import scheduled_scan as run
 
     run(engine, past_due=timer.past_due)
+
+
+# --- rotation queue -------------------------------------------------------------------------------
+
+
+@app.function_name("rotate_queued")
+@app.queue_trigger(arg_name="msg", queue_name="%ROTATOR_QUEUE%", connection="AzureWebJobsStorage")
+def rotate_queued(msg: func.QueueMessage) -> None:
+    """One token's run per message; host.json `extensions.queues` bounds how many run at once per instance."""
+    from rotator.entrypoints.queue_trigger import handle_message
+
+    handle_message(msg.get_body().decode("utf-8", errors="replace"), msg.dequeue_count or 1, engine)
 
 
 # --- Event Grid -----------------------------------------------------------------------------------
@@ -103,6 +117,12 @@ def put_certificate(req: func.HttpRequest) -> func.HttpResponse:
 @app.route(route="doctor", methods=[func.HttpMethod.GET])
 def doctor(req: func.HttpRequest) -> func.HttpResponse:
     return _http("doctor", req)
+
+
+@app.function_name("health")
+@app.route(route="health", methods=[func.HttpMethod.GET])
+def health(req: func.HttpRequest) -> func.HttpResponse:
+    return _http("health", req)
 
 
 @app.function_name("openapi")

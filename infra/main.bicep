@@ -127,6 +127,16 @@ param dockerConfigJson bool = false
 @description('Blob container of the per-token leases.')
 param leaseContainerName string = 'acr-token-rotator-locks'
 
+@description('Storage queue of rotation messages (one per due token); failed ones end in <name>-poison.')
+@minLength(3)
+@maxLength(56)
+param queueName string = 'acr-token-rotations'
+
+@description('GET /api/health answers 503 when a managed password or certificate expires within this many days.')
+@minValue(1)
+@maxValue(3650)
+param expiryAlertDays int = 14
+
 @description('Blob container receiving undeliverable Event Grid events.')
 param deadLetterContainerName string = 'eventgrid-deadletter'
 
@@ -244,6 +254,8 @@ var rotatorSettings = {
   ROTATOR_DOCKERCONFIGJSON: dockerConfigJson ? 'true' : 'false'
   ROTATOR_LEASE_CONTAINER: leaseContainerName
   ROTATOR_SCHEDULE: schedule
+  ROTATOR_QUEUE: queueName
+  ROTATOR_EXPIRY_ALERT_DAYS: string(expiryAlertDays)
   ROTATOR_ARM_ENDPOINT: environment().resourceManager
 }
 
@@ -273,6 +285,7 @@ module storage 'modules/storage.bicep' = {
     name: 'st${resourceToken}'
     deploymentContainerName: deploymentContainerName
     leaseContainerName: leaseContainerName
+    queueName: queueName
     deadLetterContainerName: deadLetterContainerName
     privateNetworkOnly: vnetEnabled
   }

@@ -63,6 +63,12 @@ SETTINGS: tuple[SettingDoc, ...] = (
     SettingDoc("ROTATOR_LEASE_CONTAINER", "acr-token-rotator-locks",
                "Blob container holding one lease blob per token."),
     SettingDoc("ROTATOR_SCHEDULE", "0 0 */6 * * *", "NCRONTAB schedule of the timer scan (six fields, seconds first)."),
+    SettingDoc("ROTATOR_QUEUE", "acr-token-rotations",
+               "Storage queue (in AzureWebJobsStorage) the timer and Event Grid put one message per due token on; "
+               "failed messages end in `<queue>-poison`. The queue trigger's name refers to it (%ROTATOR_QUEUE%)."),
+    SettingDoc("ROTATOR_EXPIRY_ALERT_DAYS", "14",
+               "`GET /api/health` answers 503 when a managed password or certificate expires within this many days "
+               "(1-3650); the default of the expiry alert rule too."),
     SettingDoc("ROTATOR_ARM_ENDPOINT", AZURE_ARM_ENDPOINT, "Azure Resource Manager endpoint."),
     SettingDoc("ROTATOR_KEYVAULT_API_VERSION", "",
                "Key Vault REST API version; empty = the SDK's default. The stand-ins need 2025-07-01."),
@@ -111,6 +117,9 @@ class Settings:
     run_timeout: timedelta
     storage_connection: str  # AzureWebJobsStorage connection string, or "" when identity-based
     storage_blob_url: str  # AzureWebJobsStorage__blobServiceUri (identity-based), or ""
+    storage_queue_url: str = ""  # AzureWebJobsStorage__queueServiceUri (identity-based), or ""
+    queue: str = "acr-token-rotations"  # ROTATOR_QUEUE
+    expiry_alert: timedelta = timedelta(days=14)  # ROTATOR_EXPIRY_ALERT_DAYS
     azure_client_id: str | None = None  # AZURE_CLIENT_ID: a user-assigned identity; None = system-assigned
 
     @classmethod
@@ -144,6 +153,8 @@ class Settings:
             dockerconfigjson=reader.boolean("ROTATOR_DOCKERCONFIGJSON"),
             lease_container=reader.container("ROTATOR_LEASE_CONTAINER"),
             schedule=reader.schedule("ROTATOR_SCHEDULE"),
+            queue=reader.queue("ROTATOR_QUEUE"),
+            expiry_alert=timedelta(days=reader.integer("ROTATOR_EXPIRY_ALERT_DAYS", 1, 3650)),
             arm_endpoint=reader.https_url("ROTATOR_ARM_ENDPOINT").rstrip("/"),
             keyvault_api_version=reader.api_version("ROTATOR_KEYVAULT_API_VERSION"),
             keyvault_verify_challenge_resource=reader.boolean("ROTATOR_KEYVAULT_VERIFY_CHALLENGE_RESOURCE"),
@@ -152,6 +163,7 @@ class Settings:
             run_timeout=timedelta(seconds=reader.integer("ROTATOR_RUN_TIMEOUT_SECONDS", 30, MAX_RUN_TIMEOUT_SECONDS)),
             storage_connection=env.get("AzureWebJobsStorage", "").strip(),
             storage_blob_url=env.get("AzureWebJobsStorage__blobServiceUri", "").strip(),
+            storage_queue_url=env.get("AzureWebJobsStorage__queueServiceUri", "").strip(),
             azure_client_id=_client_id(env),
         )
         if settings.verify_timeout + settings.call_timeout >= settings.run_timeout:
@@ -228,6 +240,14 @@ class _Reader:
         if not re.fullmatch(r"[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]", value):
             raise SettingsError(f"{name} must be a valid blob container name (3-63 lowercase letters, digits, "
                                 f"single hyphens), got {value!r}")
+        return value
+
+    def queue(self, name: str) -> str:
+        """A Storage queue name short enough for its poison queue (`<name>-poison`) to be one too."""
+        value = self.text(name)
+        if not re.fullmatch(r"[a-z0-9](?!.*--)[a-z0-9-]{1,54}[a-z0-9]", value):
+            raise SettingsError(f"{name} must be a Storage queue name of 3-56 lowercase letters, digits and single "
+                                f"hyphens (its poison queue adds -poison), got {value!r}")
         return value
 
     def schedule(self, name: str) -> str:

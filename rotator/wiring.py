@@ -12,8 +12,10 @@ from rotator.azure.acr import Acr
 from rotator.azure.bounds import TimeBounds
 from rotator.azure.lease import TokenLocks
 from rotator.azure.login import RegistryLogin
+from rotator.azure.scan_store import ScanStore
 from rotator.azure.vault import Vault
 from rotator.azure.vault_certificates import VaultCertificates
+from rotator.azure.work_queue import WorkQueue
 from rotator.protocols.engine import Engine
 from rotator.settings import Settings
 
@@ -35,6 +37,8 @@ def build_engine(settings: Settings, bounds: TimeBounds | None = None) -> Engine
 
     credential = DefaultAzureCredential(managed_identity_client_id=settings.azure_client_id)
     bounds = bounds or time_bounds(settings)
+    locks = TokenLocks(settings.storage_connection, settings.storage_blob_url, credential, settings.lease_container,
+                       bounds=bounds)
     return Engine(
         settings=settings,
         acr=Acr(credential, settings.arm_endpoint, bounds=bounds),
@@ -42,9 +46,11 @@ def build_engine(settings: Settings, bounds: TimeBounds | None = None) -> Engine
                     settings.keyvault_verify_challenge_resource, bounds=bounds),
         certificates=VaultCertificates(credential, settings.vault_url, settings.keyvault_api_version,
                                        settings.keyvault_verify_challenge_resource, bounds=bounds),
-        locks=TokenLocks(settings.storage_connection, settings.storage_blob_url, credential,
-                         settings.lease_container, bounds=bounds),
+        locks=locks,
         login=RegistryLogin(bounds=bounds),
+        queue=WorkQueue(settings.storage_connection, settings.storage_queue_url, credential, settings.queue,
+                        bounds=bounds),
+        scans=ScanStore(locks.container),
     )
 
 

@@ -1,5 +1,6 @@
 // What the function app's identity may do in its own resource group: the data plane of its
-// storage account (host storage, deployment package, lease blobs) and sending telemetry.
+// storage account (host storage, deployment package, lease blobs, the rotation queue) and sending
+// telemetry.
 // Every assignment is scoped to the one resource it is needed on, never the resource group.
 
 @description('Object ID of the identity the app runs as (system- or user-assigned).')
@@ -14,6 +15,7 @@ param applicationInsightsName string
 // Built-in role definition IDs (identical in every tenant).
 var storageBlobDataOwner = 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
 var storageTableDataContributor = '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
+var storageQueueDataContributor = '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
 var monitoringMetricsPublisher = '3913510d-42f4-4e42-8a64-420c390055eb'
 
 resource storage 'Microsoft.Storage/storageAccounts@2024-01-01' existing = {
@@ -28,15 +30,18 @@ resource applicationInsights 'Microsoft.Insights/components@2020-02-02' existing
 // blobs and manages their containers; Flex Consumption reads the deployment package; the rotator
 // creates its lease container and takes leases on its blobs.
 // Table Data Contributor: the host records diagnostic events in a table of AzureWebJobsStorage.
+// Queue Data Contributor: the timer and Event Grid put messages on the rotation queue, the queue trigger
+// (the host) reads and deletes them and moves failed ones to the poison queue, and `status` and the
+// health check peek at the poison queue.
 resource storageRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
-  for roleId in [storageBlobDataOwner, storageTableDataContributor]: {
+  for roleId in [storageBlobDataOwner, storageTableDataContributor, storageQueueDataContributor]: {
     name: guid(storage.id, principalId, roleId)
     scope: storage
     properties: {
       roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleId)
       principalId: principalId
       principalType: 'ServicePrincipal'
-      description: 'acr-token-rotator: function app host storage and token leases'
+      description: 'acr-token-rotator: function app host storage, token leases and the rotation queue'
     }
   }
 ]

@@ -66,8 +66,9 @@ param instanceMemoryMB int = 2048
 var pythonVersion = '3.12'
 var useUserAssignedIdentity = !empty(userAssignedIdentityId)
 
-// Host storage by identity: the Functions host and the rotator's lease code
-// (Settings.storage_blob_url reads AzureWebJobsStorage__blobServiceUri) both use these.
+// Host storage by identity: the Functions host and the rotator's lease, scan record and queue code
+// (Settings.storage_blob_url and storage_queue_url read AzureWebJobsStorage__blobServiceUri and
+// __queueServiceUri) use these.
 var platformSettings = [
   {
     name: 'AzureWebJobsStorage__accountName'
@@ -88,6 +89,12 @@ var platformSettings = [
   {
     name: 'APPLICATIONINSIGHTS_CONNECTION_STRING'
     value: applicationInsightsConnectionString
+  }
+  {
+    // The Python worker runs sync functions in one thread pool per instance: as many threads as queue
+    // messages run at once (host.json extensions.queues batchSize + newBatchThreshold; tests/infra checks).
+    name: 'PYTHON_THREADPOOL_THREAD_COUNT'
+    value: '16'
   }
   {
     name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING'

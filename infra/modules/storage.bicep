@@ -1,7 +1,8 @@
 // The function app's own storage account (AzureWebJobsStorage), reached only by Entra identity:
 // shared keys are off, so no connection string with a secret exists anywhere.
 // Containers: the Flex Consumption deployment package, the per-token lease blobs of the rotator,
-// and the Event Grid dead-letter destination.
+// and the Event Grid dead-letter destination. Queues: the rotation queue (one message per due token,
+// ROTATOR_QUEUE) and its poison queue, where the Functions host and the rotator move failed messages.
 
 @description('Region of the account.')
 param location string
@@ -31,6 +32,11 @@ param leaseContainerName string
 
 @description('Container receiving Event Grid events that could not be delivered.')
 param deadLetterContainerName string
+
+@description('Queue of rotation messages (ROTATOR_QUEUE); its poison queue is <name>-poison.')
+@minLength(3)
+@maxLength(56)
+param queueName string
 
 @description('Refuse traffic from public networks except trusted Azure services (Event Grid dead-lettering by identity); the app comes in through private endpoints (vnetEnabled).')
 param privateNetworkOnly bool = false
@@ -84,6 +90,19 @@ resource containers 'Microsoft.Storage/storageAccounts/blobServices/containers@2
     properties: {
       publicAccess: 'None'
     }
+  }
+]
+
+resource queueService 'Microsoft.Storage/storageAccounts/queueServices@2024-01-01' = {
+  parent: storage
+  name: 'default'
+}
+
+// The poison queue's name is the Functions queue extension's: <queue>-poison.
+resource queues 'Microsoft.Storage/storageAccounts/queueServices/queues@2024-01-01' = [
+  for name in [queueName, '${queueName}-poison']: {
+    parent: queueService
+    name: name
   }
 ]
 

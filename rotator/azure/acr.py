@@ -7,6 +7,8 @@ Every method that calls ARM declares the RBAC action it needs with `@needs`; the
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from functools import cache
@@ -30,6 +32,9 @@ R = TypeVar("R")
 _ACTIONS: set[str] = set()
 _PROVIDER = "Microsoft.ContainerRegistry/registries"
 PERMISSIONS_API_VERSION = "2022-04-01"
+# A registry's login server is fixed when it is created; a queue worker asks for it once an hour per registry
+# rather than once per message (a registry deleted and re-created under its name may get another one).
+LOGIN_SERVER_TTL_SECONDS = 3600.0
 
 
 def needs(*actions: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
@@ -58,6 +63,8 @@ class Acr:
         self.bounds = bounds
         self._polling: dict[str, Any] = {} if polling_interval is None else {"polling_interval": polling_interval}
         self._client = cache(self._make_client)
+        self._login_servers: dict[RegistryId, tuple[str, float]] = {}
+        self._login_servers_lock = threading.Lock()
 
     def _make_client(self, subscription: str) -> ContainerRegistryManagementClient:
         from azure.mgmt.containerregistry import ContainerRegistryManagementClient
@@ -73,16 +80,31 @@ class Acr:
         client = self._client(scope.subscription)
         registry_id = scope.registry_id()
         if registry_id is not None:
-            yield registry_id, self.login_server(registry_id)
+            yield registry_id, self._fetch_login_server(registry_id)  # a scan (and the doctor) reads ARM each time
             return
         found = (client.registries.list_by_resource_group(scope.resource_group) if scope.resource_group
                  else client.registries.list())
         for registry in found:
-            yield parse_registry_id(str(registry.id)), _login_server(registry)
+            registry_id = parse_registry_id(str(registry.id))
+            yield registry_id, self._remember(registry_id, _login_server(registry))
 
     @needs("/read")
     def login_server(self, registry: RegistryId) -> str:
-        return _login_server(self._client(registry.subscription).registries.get(registry.resource_group, registry.name))
+        """The registry's login server: asked of ARM at most once per LOGIN_SERVER_TTL_SECONDS (or listed)."""
+        with self._login_servers_lock:
+            known = self._login_servers.get(registry)
+        if known is not None and known[1] > time.monotonic():
+            return known[0]
+        return self._fetch_login_server(registry)
+
+    def _fetch_login_server(self, registry: RegistryId) -> str:
+        found = self._client(registry.subscription).registries.get(registry.resource_group, registry.name)
+        return self._remember(registry, _login_server(found))
+
+    def _remember(self, registry: RegistryId, login_server: str) -> str:
+        with self._login_servers_lock:
+            self._login_servers[registry] = (login_server, time.monotonic() + LOGIN_SERVER_TTL_SECONDS)
+        return login_server
 
     # -- tokens ---------------------------------------------------------------------------
     @needs("/tokens/read")

@@ -11,7 +11,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from azure.core.credentials import TokenCredential
@@ -27,7 +29,7 @@ if TYPE_CHECKING:
 
 LEASE_SECONDS = 60
 RENEW_EVERY_SECONDS = 20
-STOP_RENEWING_WAIT_SECONDS = 1.0  # a renewal in flight is not waited for: the release (or the expiry) ends it
+RENEW_THREADS = 4  # renewals in flight at once, per process
 SERVICE = "Storage (blob)"
 PROBE_BLOB = "doctor-probe"  # no token's blob: theirs are <subscription>/<group>/<registry>/<token>
 PROBE_LEASE_SECONDS = 15
@@ -42,32 +44,28 @@ class LeaseLost(RuntimeError):
 
 
 class HeldLease:
-    """A lease being renewed in the background until released."""
+    """A lease renewed in the background (by the process's `Renewals`) until released."""
 
-    def __init__(self, lease: BlobLeaseClient, registry: RegistryId, token: str) -> None:
+    def __init__(self, lease: BlobLeaseClient, registry: RegistryId, token: str, renewals: Renewals) -> None:
         self._lease = lease
         self._where = {"registry": registry.name, "token": token}
-        self._stop = threading.Event()
         self._lost: str | None = None
-        self._thread = threading.Thread(target=self._renew_loop, name="lease-renewal", daemon=True)
-        self._thread.start()
+        self._renewals = renewals
+        renewals.add(self)
 
-    def _renew_loop(self) -> None:
-        while not self._stop.wait(RENEW_EVERY_SECONDS):
-            self._renew()
-
-    def _renew(self) -> None:
+    def renew(self) -> None:
         """Any failed renewal (refused, Storage unreachable) means the lease is no longer known to be ours."""
+        if self._lost is not None:
+            return
         try:
             self._lease.renew()
         except AzureError as error:
             self._lost = f"lease renewal failed: {describe(error)}"
-            self._stop.set()
+            self._renewals.remove(self)
 
     def check(self) -> None:
         """Renew now; raise LeaseLost if the lease is no longer ours."""
-        if self._lost is None:
-            self._renew()
+        self.renew()
         if self._lost is not None:
             raise LeaseLost(self._lost)
 
@@ -76,14 +74,56 @@ class HeldLease:
 
         Tried even after a failed renewal: when that failure was Storage's and not another holder, the lease is
         still ours, and releasing it frees the token now rather than in 60 s."""
-        self._stop.set()
-        self._thread.join(timeout=STOP_RENEWING_WAIT_SECONDS)
+        self._renewals.remove(self)
         try:
             self._lease.release()
         except AzureError as error:
             if self._lost is None:  # after a failed renewal, a refused release is expected
                 log_event("lease-release-failed", level=logging.WARNING, **self._where, reason=describe(error),
                           code=error_code(error), expires_within_seconds=LEASE_SECONDS)
+
+
+class Renewals:
+    """Renews every lease a process holds, each every RENEW_EVERY_SECONDS, with one scheduling thread and at most
+    RENEW_THREADS renewals at once.
+
+    Why not a thread per lease: an instance runs up to batchSize + newBatchThreshold rotations at once (host.json),
+    each waiting seconds for its password to replicate; their leases need a renewal every 20 s, not a thread each.
+    Renewals run in a small pool so one slow Storage call (bounded by ROTATOR_CALL_TIMEOUT_SECONDS) never holds
+    the others back past the 60 s a lease lasts."""
+
+    def __init__(self) -> None:
+        self._due: dict[HeldLease, float] = {}
+        self._changed = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._pool: ThreadPoolExecutor | None = None
+
+    def add(self, held: HeldLease) -> None:
+        with self._changed:
+            self._due[held] = time.monotonic() + RENEW_EVERY_SECONDS
+            if self._thread is None:
+                self._pool = ThreadPoolExecutor(RENEW_THREADS, thread_name_prefix="lease-renewal")
+                self._thread = threading.Thread(target=self._run, name="lease-renewals", daemon=True)
+                self._thread.start()
+            self._changed.notify()
+
+    def remove(self, held: HeldLease) -> None:
+        with self._changed:
+            self._due.pop(held, None)
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                now = time.monotonic()
+                ready = [held for held, at in self._due.items() if at <= now]
+                for held in ready:
+                    self._due[held] = now + RENEW_EVERY_SECONDS
+                if not ready:
+                    self._changed.wait(min(self._due.values(), default=now + RENEW_EVERY_SECONDS) - now)
+                    continue
+            assert self._pool is not None
+            for held in ready:
+                self._pool.submit(held.renew)
 
 
 class TokenLocks:
@@ -101,7 +141,8 @@ class TokenLocks:
         else:
             raise ValueError("AzureWebJobsStorage (or AzureWebJobsStorage__blobServiceUri) is required for the "
                              "per-token locks")
-        self._container: ContainerClient = service.get_container_client(container)
+        self.container: ContainerClient = service.get_container_client(container)
+        self._renewals = Renewals()
 
     @staticmethod
     def blob_name(registry: RegistryId, token: str) -> str:
@@ -112,7 +153,7 @@ class TokenLocks:
         """Hold the token's lease for the block; raise Busy when another run has it.
 
         Any other failure to take it is a CallFailed naming Storage and the cause: nothing was done."""
-        blob = self._container.get_blob_client(self.blob_name(registry, token))
+        blob = self.container.get_blob_client(self.blob_name(registry, token))
         try:
             lease = self._acquire(blob)
         except AzureError as error:
@@ -120,7 +161,7 @@ class TokenLocks:
                 raise Busy(f"another run holds the lock of {registry.name}/{token}") from None
             raise CallFailed(f"could not take the lock of {registry.name}/{token} (blob lease): {describe(error)}",
                              error_code(error) or "LockFailed", is_transient(error)) from None
-        held = HeldLease(lease, registry, token)
+        held = HeldLease(lease, registry, token, self._renewals)
         try:
             yield held
         finally:
@@ -129,8 +170,8 @@ class TokenLocks:
     def probe(self) -> None:
         """Create the container if needed, write the probe blob, take and release a lease on it (the doctor)."""
         with _unless_exists():
-            self._container.create_container()
-        blob = self._container.get_blob_client(PROBE_BLOB)
+            self.container.create_container()
+        blob = self.container.get_blob_client(PROBE_BLOB)
         blob.upload_blob(b"", overwrite=True)
         blob.acquire_lease(lease_duration=PROBE_LEASE_SECONDS).release()
 
@@ -147,7 +188,7 @@ class TokenLocks:
             _create_empty(blob)
         except ResourceNotFoundError:  # the container does not exist yet
             with _unless_exists():
-                self._container.create_container()
+                self.container.create_container()
             _create_empty(blob)
 
 

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 Action = Literal["rotated", "skipped", "busy", "failed", "refused", "would-rotate", "certificate-updated",
                  "would-update-certificate", "needs-renewal", "unchanged", "drift", "orphaned", "waiting",
-                 "revoked", "would-revoke"]
+                 "revoked", "would-revoke", "queued"]
 FAILING_ACTIONS = frozenset({"failed", "refused"})
 
 

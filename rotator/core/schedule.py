@@ -2,7 +2,8 @@
 
 The host parses `ROTATOR_SCHEDULE` itself (NCrontab), and a bad expression only shows up there as a
 function that never runs. Checking it at start, field by field, turns that into an error that names
-the field. Stricter than NCrontab where NCrontab guesses: it swaps a reversed range and treats a step
+the field. `occurrences` says when it fires, for the health check (is the last scan overdue?).
+Stricter than NCrontab where NCrontab guesses: it swaps a reversed range and treats a step
 of 0 as 1; both are refused here, since they are almost certainly typos.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 
 class ScheduleError(ValueError):
@@ -77,3 +79,52 @@ def _check_item(field: _Field, item: str) -> None:
     low = field.value(first)
     if last and field.value(last) < low:
         raise ScheduleError(f"field {field.name!r} ({item}) is a reversed range")
+
+
+# --- when it runs ------------------------------------------------------------------------------------
+
+SEARCH_YEARS = 5  # a schedule that names no day within five years (say, 30 February) has no next occurrence
+
+
+def occurrences(expression: str, after: datetime, count: int) -> list[datetime]:
+    """The next `count` moments (UTC, whole seconds) strictly after `after` at which the schedule fires.
+
+    NCrontab's rules: a moment fires when every field matches it, day and day-of-week both (not either, as
+    in Unix cron); day-of-week 0 is Sunday. Fewer than `count` when the schedule fires less often than that
+    within SEARCH_YEARS."""
+    validate_schedule(expression)
+    seconds, minutes, hours, days, months, weekdays = (_values(field, part) for field, part
+                                                        in zip(FIELDS, expression.split(), strict=True))
+    start = after.astimezone(UTC).replace(microsecond=0) + timedelta(seconds=1)
+    found: list[datetime] = []
+    day = start.date()
+    for _ in range(366 * SEARCH_YEARS):
+        if day.day in days and day.month in months and (day.weekday() + 1) % 7 in weekdays:
+            for hour in hours:
+                for minute in minutes:
+                    for second in seconds:
+                        moment = datetime(day.year, day.month, day.day, hour, minute, second, tzinfo=UTC)
+                        if moment >= start:
+                            found.append(moment)
+                            if len(found) == count:
+                                return found
+        day += timedelta(days=1)
+    return found
+
+
+def _values(field: _Field, part: str) -> list[int]:
+    """Every value one field allows, ascending: `*`, `v`, `a-b`, each with an optional `/step`."""
+    allowed: set[int] = set()
+    for item in part.split(","):
+        match = _ITEM.fullmatch(item)
+        assert match is not None  # validate_schedule checked it
+        step = int(match["step"] or 1)
+        base = match["base"]
+        if base == "*":
+            low, high = field.low, field.high
+        else:
+            first, _, last = base.partition("-")
+            low = field.value(first)
+            high = field.value(last) if last else (field.high if match["step"] else low)
+        allowed.update(range(low, high + 1, step))
+    return sorted(allowed)

@@ -20,12 +20,13 @@ from azure.core.exceptions import AzureError
 
 from rotator.azure.acr import AcrError
 from rotator.azure.errors import describe
+from rotator.azure.work_queue import Poison
 from rotator.core.model import PASSWORD_SLOTS
 from rotator.core.results import Result
 from rotator.entrypoints.render import status_rows, table
 from rotator.protocols import password_rotation
 from rotator.protocols.engine import Engine
-from rotator.protocols.scan import plan_all, run_scan
+from rotator.protocols.scan import plan_all, run_scan, scan_inline
 from rotator.protocols.targets import managed_token
 from rotator.settings import SettingsError
 from rotator.wiring import engine_from_env
@@ -44,6 +45,7 @@ EXIT_CODES = f"""exit codes:
      nothing was done for it, try later
 """
 RESULT_COLUMNS = ("registry", "token", "action", "slot", "expiry", "reason")
+POISON_COLUMNS = ("registry", "token", "kind", "dequeue_count", "inserted_at", "reason")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -57,7 +59,10 @@ def _parser() -> argparse.ArgumentParser:
         return commands.add_parser(name, help=help_text, epilog=EXIT_CODES,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
 
-    scan = command("scan", "plan every managed token and rotate the due ones")
+    scan = command("scan", "plan every managed token and rotate the due ones (here, or --enqueue)")
+    scan.add_argument("--enqueue", action="store_true",
+                      help="do what the timer does: put the due tokens on the rotation queue (ROTATOR_QUEUE) for "
+                           "the function app's queue trigger, instead of rotating them in this process")
     rotate = command("rotate", "rotate one token if due (or --force)")
     rotate.add_argument("registry", help="registry name, or resource ID, within ROTATOR_REGISTRIES")
     rotate.add_argument("token", help="token name (selected by ROTATOR_INCLUDE_TOKENS/ROTATOR_EXCLUDE_TOKENS)")
@@ -68,7 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     revoke.add_argument("token", help="token name (selected by ROTATOR_INCLUDE_TOKENS/ROTATOR_EXCLUDE_TOKENS)")
     revoke.add_argument("--slot", choices=PASSWORD_SLOTS,
                         help="revoke only this slot (default: the credential current in Key Vault)")
-    status = command("status", "show every managed token, its slots and next due date")
+    status = command("status", "show every managed token, its slots and next due date, and poison messages")
     certificate = command("certificate", "put a PEM certificate on a token")
     certificate.add_argument("registry", help="registry name, or resource ID, within ROTATOR_REGISTRIES")
     certificate.add_argument("token", help="token name (selected by ROTATOR_INCLUDE_TOKENS/ROTATOR_EXCLUDE_TOKENS)")
@@ -90,6 +95,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout, err: TextI
     try:
         engine = engine_from_env(os.environ)
         results = _run(engine, args)
+        poison = engine.queue.peek_poison() if args.command == "status" else None
     except SettingsError as error:
         print(f"rotator: bad settings: {error}", file=err)
         return EXIT_USAGE
@@ -99,8 +105,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout, err: TextI
     except AzureError as error:  # Azure failed before any token's run (finding the registry, listing the vault)
         print(f"rotator: {describe(error)}", file=err)
         return EXIT_FAILED
-    _print(out, args.json, results, status=args.command == "status")
-    return exit_code([r for r in results if isinstance(r, Result)])
+    _print(out, args.json, results, status=args.command == "status", poison=poison)
+    code = exit_code([r for r in results if isinstance(r, Result)])
+    return EXIT_FAILED if poison is not None and poison.count else code
 
 
 def exit_code(results: Sequence[Result]) -> int:
@@ -123,7 +130,7 @@ def _doctor(out: TextIO, as_json: bool) -> int:
 
 def _run(engine: Engine, args: argparse.Namespace) -> list[Any]:
     if args.command == "scan":
-        return run_scan(engine, dry_run=args.dry_run)
+        return _scan(engine, args.enqueue, args.dry_run)
     if args.command == "status":
         scan = plan_all(engine)
         return [*status_rows(scan.plans), *scan.orphans, *scan.failures]
@@ -142,10 +149,28 @@ def _run(engine: Engine, args: argparse.Namespace) -> list[Any]:
     return [push_certificate(engine, registry, login_server, args.token, data, dry_run=args.dry_run)]
 
 
-def _print(out: TextIO, as_json: bool, rows: list[Any], status: bool = False) -> None:
+def _scan(engine: Engine, enqueue: bool, dry_run: bool) -> list[Result]:
+    """In this process, or enqueued as the timer does; either way the plan is stored (not on a dry run)."""
+    from rotator.entrypoints.scan_report import store_scan
+    from rotator.protocols.fanout import enqueue_scan
+
+    if dry_run:
+        if enqueue:
+            raise ValueError("--enqueue and --dry-run exclude each other: `scan --dry-run` shows the plan")
+        return run_scan(engine, dry_run=True)
+    started = engine.clock()
+    scan, results = enqueue_scan(engine, source="cli") if enqueue else scan_inline(engine)
+    store_scan(engine, scan, results, started, source="cli", mode="enqueue" if enqueue else "inline")
+    return results
+
+
+def _print(out: TextIO, as_json: bool, rows: list[Any], status: bool = False, poison: Poison | None = None) -> None:
     documents = [row.to_json() if isinstance(row, Result) else row for row in rows]
     if as_json:
-        json.dump({"results": documents}, out, indent=2)
+        document: dict[str, Any] = {"results": documents}
+        if poison is not None:
+            document["poison"] = {"count": poison.count, "messages": [entry.to_json() for entry in poison.entries]}
+        json.dump(document, out, indent=2)
         out.write("\n")
         return
     if status:
@@ -153,3 +178,7 @@ def _print(out: TextIO, as_json: bool, rows: list[Any], status: bool = False) ->
                                     "next_due", "action", "reason")))
     else:
         out.write(table(documents, RESULT_COLUMNS))
+    if poison is not None and poison.count:
+        out.write(f"\n{poison.count} poison message(s): runs that failed for good (docs/runbooks.md, A poisoned "
+                  "token)\n")
+        out.write(table([entry.to_json() for entry in poison.entries], POISON_COLUMNS))

@@ -1,18 +1,21 @@
-"""Key Vault events -> engine runs: the glue behind the Event Grid trigger (no Functions imports).
+"""Key Vault events -> rotation queue messages: the glue behind the Event Grid trigger (no Functions imports).
 
-Why this shape: Event Grid delivers at least once, out of order, and retries for 24 hours. An
-Event Grid-triggered function cannot answer "400, stop"; it can only succeed (acknowledge) or
-raise (redeliver). So every outcome is one of:
+Why this shape: Event Grid delivers at least once, out of order, and retries for 24 hours; it waits
+30 s for an answer, and a rotation waits for ACR replication (up to 60 s). So the handler only checks
+that the event is ours and current, and enqueues the token's run (`rotator.core.work`): the queue
+trigger rotates it, scaled out with the timer's messages. An Event Grid-triggered function cannot
+answer "400, stop"; it can only succeed (acknowledge) or raise (redeliver). So every outcome is one of:
 
-- a :class:`Result` of the engine (rotated, skipped as stale or not due, certificate pushed, ...);
+- a :class:`Result`: `queued` (the message is on the rotation queue), or `skipped` for an event whose
+  secret version is no longer current (a duplicate or a late delivery: nothing is queued);
 - an :class:`IgnoredEvent` with a one-line reason (unknown or unmanaged object, another vault,
   malformed event, a registry or token outside the settings): acknowledged;
 - :class:`TransientEventError` raised when a redelivery could succeed (busy lease, Azure 429/5xx,
   connection problems): the trigger raises it and Event Grid retries.
 
-Events are hints: the engine still decides. Secret events evaluate the token named by the
-secret's tags (never by its name alone) and pass the event's version so a duplicate or late
-event, whose version is no longer current, is skipped as stale by the policy.
+Events are hints: the queued run still decides, under the token's lease. Secret events name the token
+by the secret's tags (never by its name alone) and carry the event's version, so a duplicate that
+arrives once a rotation made another version current is skipped as stale, here or by the queued run.
 """
 
 from __future__ import annotations
@@ -30,8 +33,8 @@ from rotator.core.model import DOCKERCONFIG_SUFFIX, TAG_REGISTRY, TAG_TOKEN, sec
 from rotator.core.names import valid_registry_name, valid_token_name
 from rotator.core.resource_ids import RegistryId
 from rotator.core.results import Result
+from rotator.core.work import WorkItem, certificate_item, password_item
 from rotator.logs import log_event
-from rotator.protocols import password_rotation
 from rotator.protocols.engine import Engine
 from rotator.protocols.targets import NotManaged, managed_token
 
@@ -171,13 +174,15 @@ def _secret_event(engine: Engine, event: VaultObjectEvent) -> Result:
     if event.object_name.lower() != expected:
         raise _Skip(f"secret {event.object_name} is tagged for {registry_name}/{token_name}, whose secret is "
                     f"{expected}: not ours to rotate")
-    registry, login_server = _managed_token(engine, registry_name, token_name)
-    return password_rotation.rotate(engine, registry, login_server, token_name, event_version=event.version)
+    registry, _ = _managed_token(engine, registry_name, token_name)
+    if event.version is not None and secret.version != event.version:
+        return Result(registry.name, token_name, "skipped", "stale event: the secret version it names is no longer "
+                                                            "current", code="stale")
+    return _enqueue(engine, password_item(registry, token_name, "event", engine.clock(), event_version=event.version,
+                                          event_id=event.event_id), f"secret {event.object_name}")
 
 
 def _certificate_event(engine: Engine, event: VaultObjectEvent) -> Result:
-    from rotator.protocols.certificate_rotation import sync_from_vault
-
     name = event.object_name
     try:
         certificate = _azure(lambda: engine.certificates.get(name), f"certificate {name}")
@@ -185,11 +190,15 @@ def _certificate_event(engine: Engine, event: VaultObjectEvent) -> Result:
         raise _Skip(f"certificate {name} does not exist (any more)") from None
     if certificate is None:
         raise _Skip(f"certificate {name} has no {TAG_REGISTRY}/{TAG_TOKEN} tags: not mapped to a token")
-    registry, login_server = _managed_token(engine, certificate.registry, certificate.token)
-    try:
-        return _azure(lambda: sync_from_vault(engine, certificate, registry, login_server), f"certificate {name}")
-    except ValueError as error:  # no public certificate in the current version yet
-        raise _Skip(str(error)) from None
+    registry, _ = _managed_token(engine, certificate.registry, certificate.token)
+    return _enqueue(engine, certificate_item(registry, certificate.token, name, "event", engine.clock(),
+                                             event_id=event.event_id), f"certificate {name}")
+
+
+def _enqueue(engine: Engine, item: WorkItem, what: str) -> Result:
+    """Put the token's run on the rotation queue; a transient failure to do so has Event Grid deliver again."""
+    _azure(lambda: engine.queue.send(item.encode()), f"the rotation queue ({what})")
+    return Result(item.registry.name, item.token, "queued", f"{what} event queued on {engine.queue.name}")
 
 
 def _managed_token(engine: Engine, registry_name: str, token_name: str) -> tuple[RegistryId, str]:

@@ -9,7 +9,11 @@ Rules every reply follows:
 - JSON bodies; errors are always ``{"error": {"code", "message"}}`` with a message safe to show.
 - Bad input is a 4xx, never a 5xx: names are checked against ACR's naming rules before any
   Azure call, bodies are bounded (64 KiB) and typed.
-- Rotations and revokes are synchronous (200 with the result): one token takes seconds. Every request is
+- `GET /api/tokens` answers from the last scan's stored plan (paged, filtered by registry, saying when it
+  was made), never by planning every token per request; `GET /api/health` from its summary and the
+  poison queue's length (200 healthy, 503 with reasons).
+- Rotations and revokes are synchronous (200 with the result): one token takes seconds; a rotation may
+  instead be queued (`{"enqueue": true}`: 202 and the token's URL in `Location`). Every request is
   bounded by HTTP_TIME_BOUND_SECONDS (200 s: Azure's front end cuts a reply not started within 230 s), the
   rotation inside it, waiting for a lock included, by ROTATOR_RUN_TIMEOUT_SECONDS (docs/http-api.md shows
   the arithmetic). A caller learns the outcome without polling. A forced rotation that another run's
@@ -31,6 +35,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from azure.core.exceptions import AzureError, ResourceNotFoundError
 
@@ -41,6 +46,8 @@ from rotator.core.model import PASSWORD_SLOTS, PasswordName, TokenState, passwor
 from rotator.core.names import valid_registry_name, valid_token_name
 from rotator.core.resource_ids import RegistryId
 from rotator.core.results import Result
+from rotator.core.scan_record import DEFAULT_PAGE, MAX_PAGE, RecordError, ScanReplaced, ScanSummary, page
+from rotator.core.work import password_item
 from rotator.logs import log_event
 from rotator.protocols import password_rotation
 from rotator.protocols.engine import Engine
@@ -55,7 +62,7 @@ _JSON_HEADERS = {
     "Cache-Control": "no-store",
     "X-Content-Type-Options": "nosniff",
 }
-_ROTATE_OPTIONS = {"force": bool, "dryRun": bool}
+_ROTATE_OPTIONS = {"force": bool, "dryRun": bool, "enqueue": bool}
 _REVOKE_OPTIONS = {"slot": str, "dryRun": bool}
 logger = logging.getLogger("rotator.http")
 
@@ -157,13 +164,45 @@ def _azure_failure(error: AzureError) -> ApiError:
 
 
 def list_tokens(request: ApiRequest, context: _Context) -> ApiResponse:
-    """Every managed token (one listing per registry and one per vault): status rows, and scopes that failed."""
-    from rotator.entrypoints.render import status_rows
-    from rotator.protocols.scan import plan_all
+    """The managed tokens as the last scan planned them (stored record): `?registry=&top=&skipToken=`."""
+    registry = request.query.get("registry")
+    if registry is not None and not valid_registry_name(registry):
+        raise ApiError(400, "InvalidQuery", "registry must be an ACR registry name: 5-50 letters and digits")
+    top = _integer_query(request, "top", DEFAULT_PAGE, 1, MAX_PAGE)
+    skip_token = request.query.get("skipToken")
+    record = _stored(lambda: context.engine().scans.load())
+    if record is None:
+        return ApiResponse(200, {"scan": None, "tokens": [], "failures": [], "orphaned": [], "nextLink": None,
+                                 "note": "no scan has completed yet: the timer's first run (or `python -m rotator "
+                                         "scan`) stores the plan this lists"})
+    try:
+        found = page(record, registry, top, skip_token)
+    except ScanReplaced as replaced:
+        raise ApiError(409, "ScanReplaced", str(replaced)) from None
+    except RecordError as error:
+        raise ApiError(400, "InvalidQuery", str(error)) from None
+    next_link = None
+    if found.next_skip_token is not None:
+        query = {**({"registry": registry} if registry else {}), "top": str(top), "skipToken": found.next_skip_token}
+        next_link = f"/api/tokens?{urlencode(query)}"
+    return ApiResponse(200, {"scan": scan_summary(record.summary), "tokens": found.tokens,
+                             "failures": found.failures, "orphaned": found.orphaned, "nextLink": next_link})
 
-    scan = plan_all(context.engine())
-    return ApiResponse(200, {"tokens": status_rows(scan.plans), "failures": [f.to_json() for f in scan.failures],
-                             "orphaned": [o.to_json() for o in scan.orphans]})
+
+def scan_summary(summary: ScanSummary) -> dict[str, Any]:
+    """When the stored plan was made, by what, and what it found."""
+    document = summary.to_json()
+    document.pop("schema", None)
+    return document
+
+
+def _stored(load: Callable[[], Any]) -> Any:
+    try:
+        return load()
+    except RecordError as error:
+        log_event("scan-record-unreadable", logging.ERROR, reason=str(error))
+        raise ApiError(500, "StoredPlanUnreadable", "the stored scan record cannot be read; the next scan replaces "
+                                                    "it") from None
 
 
 def get_token(request: ApiRequest, context: _Context) -> ApiResponse:
@@ -179,13 +218,22 @@ def get_token(request: ApiRequest, context: _Context) -> ApiResponse:
 
 
 def rotate_token(request: ApiRequest, context: _Context) -> ApiResponse:
-    """Rotate now if due (or forced); `dryRun` only plans. Synchronous: the reply is the result."""
-    options = _options(request, _ROTATE_OPTIONS, '{"force": false, "dryRun": false}')
+    """Rotate now if due (or forced); `dryRun` only plans; `enqueue` queues the run instead (202)."""
+    options = _options(request, _ROTATE_OPTIONS, '{"force": false, "dryRun": false, "enqueue": false}')
+    force, dry_run = bool(options.get("force", False)), bool(options.get("dryRun", False))
+    if dry_run and options.get("enqueue"):
+        raise ApiError(400, "InvalidBody", "dryRun and enqueue exclude each other: a queued run is a real one")
     engine, registry, login_server, token_name = _target(request, context)
     _existing_token(engine, registry, login_server, token_name)
-    result = password_rotation.rotate(engine, registry, login_server, token_name,
-                                      force=bool(options.get("force", False)),
-                                      dry_run=bool(options.get("dryRun", False)))
+    if options.get("enqueue"):
+        item = password_item(registry, token_name, "http", engine.clock(), force=force)
+        engine.queue.send(item.encode())
+        location = f"/api/tokens/{registry.name}/{token_name}"
+        log_event("queued", registry=registry.name, token=token_name, source="http", force=force)
+        return ApiResponse(202, {"registry": registry.name, "token": token_name, "action": "queued",
+                                 "force": force, "requested_at": item.requested_at.isoformat(),
+                                 "queue": engine.queue.name, "location": location}, {"Location": location})
+    result = password_rotation.rotate(engine, registry, login_server, token_name, force=force, dry_run=dry_run)
     return _result_response(result, refused=(409, "Refused"))
 
 
@@ -228,6 +276,32 @@ def doctor(request: ApiRequest, context: _Context) -> ApiResponse:
     return ApiResponse(200, diagnose(context.provider).to_json())
 
 
+def health(request: ApiRequest, context: _Context) -> ApiResponse:
+    """200 when the rotator is doing its job, 503 with reasons (rotator.core.health); two Storage calls.
+
+    A part that cannot be read (Storage down, a damaged record) is a reason too: the answer keeps its shape."""
+    from rotator.core.health import Reason, evaluate
+
+    engine = context.engine()
+    unreadable: list[str] = []
+    summary: ScanSummary | None = None
+    poison = 0
+    try:
+        summary = engine.scans.summary()
+    except AzureError as error:
+        unreadable.append(f"the scan record: {describe(error)}")
+    except RecordError as error:
+        unreadable.append(str(error))
+    try:
+        poison = engine.queue.poison_count()
+    except AzureError as error:
+        unreadable.append(f"the poison queue: {describe(error)}")
+    problems = [Reason("unreadable", f"could not read {what}") for what in unreadable]
+    verdict = evaluate(summary, poison, engine.queue.poison_name, engine.clock(), engine.settings.expiry_alert,
+                       engine.settings.schedule, problems)
+    return ApiResponse(200 if verdict.healthy else 503, verdict.document)
+
+
 def openapi(request: ApiRequest, context: _Context) -> ApiResponse:
     from rotator.entrypoints.openapi import app_service_auth_enabled, document
 
@@ -241,6 +315,7 @@ OPERATIONS: dict[str, tuple[str, Handler]] = {
     "revoke_token": ("POST", revoke_token),
     "put_certificate": ("PUT", put_certificate),
     "doctor": ("GET", doctor),
+    "health": ("GET", health),
     "openapi": ("GET", openapi),
 }
 
@@ -327,6 +402,15 @@ def _options(request: ApiRequest, allowed: Mapping[str, type], example: str) -> 
         if name in options and not isinstance(options[name], kind):
             raise ApiError(400, "InvalidBody", f"{name} must be {'true or false' if kind is bool else 'a string'}")
     return dict(options)
+
+
+def _integer_query(request: ApiRequest, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise ApiError(400, "InvalidQuery", f"{name} must be a whole number from {low} to {high}")
+    return int(raw)
 
 
 def _boolean_query(request: ApiRequest, name: str) -> bool:

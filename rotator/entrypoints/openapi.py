@@ -14,6 +14,7 @@ from typing import Any, get_args
 from rotator.core.model import PASSWORD_SLOTS
 from rotator.core.names import REGISTRY_NAME_PATTERN, TOKEN_NAME_PATTERN
 from rotator.core.results import Action
+from rotator.core.scan_record import DEFAULT_PAGE, MAX_PAGE
 from rotator.entrypoints.http_api import MAX_BODY_BYTES, PEM_MEDIA_TYPES, RETRY_AFTER_SECONDS
 from rotator.entrypoints.render import STATUS_ACTIONS
 
@@ -48,8 +49,15 @@ def _responses(ok: dict[str, Any], *statuses: str) -> dict[str, Any]:
 _TOKEN_PATH_PARAMETERS = [_ref("parameters", "registry"), _ref("parameters", "token")]
 
 
-def _token_action(operation_id: str, summary: str, description: str, options: str, done: str) -> dict[str, Any]:
-    """A synchronous POST on one token taking optional JSON options and answering with a Result."""
+def _token_action(operation_id: str, summary: str, description: str, options: str, done: str,
+                  queued: bool = False) -> dict[str, Any]:
+    """A synchronous POST on one token taking optional JSON options and answering with a Result (or, `queued`,
+    202 when the options ask for the run to be queued)."""
+    responses = _responses(_ok("Result", f"What was done ({done})."), "400", "404", "409", "413", "415")
+    if queued:
+        responses["202"] = {**_ok("Queued", "Queued (`enqueue`): the queue trigger runs it."),
+                            "headers": {"Location": {"description": "The token's GET path.",
+                                                     "schema": {"type": "string"}}}}
     return {
         "parameters": _TOKEN_PATH_PARAMETERS,
         "post": {
@@ -57,7 +65,7 @@ def _token_action(operation_id: str, summary: str, description: str, options: st
             "summary": summary,
             "description": description,
             "requestBody": {"required": False, "content": {"application/json": {"schema": _ref("schemas", options)}}},
-            "responses": _responses(_ok("Result", f"What was done ({done})."), "400", "404", "409", "413", "415"),
+            "responses": responses,
         },
     }
 
@@ -118,15 +126,85 @@ _SCHEMAS: dict[str, Any] = {
             "password2_expiry": _NULLABLE_TIME,
         },
     },
+    "Expiry": {
+        "type": "object",
+        "description": "A managed credential and when it expires.",
+        "required": ["registry", "token", "slot", "expires_at"],
+        "properties": {"registry": {"type": "string"}, "token": {"type": "string"},
+                       "slot": {"type": "string", "description": "password1/password2 or certificate1/certificate2"},
+                       "expires_at": {"type": "string", "format": "date-time"}},
+    },
+    "ScanSummary": {
+        "type": "object",
+        "description": "The scan whose stored plan this is: when, by what, and its results counted by action.",
+        "required": ["started_at", "completed_at", "source", "mode", "tokens", "outcomes", "nearest_password",
+                     "nearest_certificate"],
+        "properties": {
+            "started_at": {"type": "string", "format": "date-time"},
+            "completed_at": {"type": "string", "format": "date-time"},
+            "source": {"type": "string", "enum": ["timer", "cli"]},
+            "mode": {"type": "string", "enum": ["enqueue", "inline"],
+                     "description": "enqueue: due tokens were queued (the timer); inline: rotated by the scan"},
+            "tokens": {"type": "integer", "description": "managed tokens planned"},
+            "outcomes": {"type": "object", "additionalProperties": {"type": "integer"},
+                         "description": "results by action (queued, skipped, waiting, refused, rotated, ...)"},
+            "nearest_password": {**_ref("schemas", "Expiry"), "nullable": True},
+            "nearest_certificate": {**_ref("schemas", "Expiry"), "nullable": True},
+        },
+    },
     "TokenList": {
         "type": "object",
-        "required": ["tokens", "failures", "orphaned"],
+        "description": "A page of the last scan's stored plan (not a fresh plan: `scan` says when it was made; "
+                       "`GET /tokens/{registry}/{token}` plans one token afresh).",
+        "required": ["scan", "tokens", "failures", "orphaned", "nextLink"],
         "properties": {
+            "scan": {**_ref("schemas", "ScanSummary"), "nullable": True,
+                     "description": "null before the first scan has completed"},
+            "nextLink": {**_NULLABLE_TEXT, "description": "the next page's path and query, null on the last page"},
+            "note": {"type": "string", "description": "before the first scan: why the list is empty"},
             "tokens": {"type": "array", "items": _ref("schemas", "TokenStatus")},
             "failures": {"type": "array", "items": _ref("schemas", "Result"),
                          "description": "registries or scopes that could not be read"},
             "orphaned": {"type": "array", "items": _ref("schemas", "Result"),
                          "description": "managed secrets whose token no longer exists in a listed registry"},
+        },
+    },
+    "Queued": {
+        "type": "object",
+        "description": "The rotation was put on the rotation queue; `location` shows the token's state.",
+        "required": ["registry", "token", "action", "force", "requested_at", "queue", "location"],
+        "properties": {
+            "registry": {"type": "string"}, "token": {"type": "string"},
+            "action": {"type": "string", "enum": ["queued"]},
+            "force": {"type": "boolean"},
+            "requested_at": {"type": "string", "format": "date-time"},
+            "queue": {"type": "string", "description": "ROTATOR_QUEUE"},
+            "location": {"type": "string", "description": "the token's GET path (also the Location header)"},
+        },
+    },
+    "HealthReason": {
+        "type": "object",
+        "required": ["code", "message"],
+        "properties": {"code": {"type": "string", "enum": ["no-scan", "scan-overdue", "expiring", "poisoned",
+                                                           "unreadable"]},
+                       "message": {"type": "string"}},
+    },
+    "Health": {
+        "type": "object",
+        "required": ["status", "reasons", "checked_at", "last_scan", "nearest_expiry", "poison", "expiry_alert_days"],
+        "properties": {
+            "status": {"type": "string", "enum": ["healthy", "unhealthy"]},
+            "reasons": {"type": "array", "items": _ref("schemas", "HealthReason")},
+            "checked_at": {"type": "string", "format": "date-time"},
+            "last_scan": {"type": "object", "nullable": True,
+                          "description": "the last completed scan: times, source, mode, tokens, outcomes"},
+            "nearest_expiry": {
+                "type": "object", "required": ["password", "certificate"],
+                "properties": {"password": {"type": "object", "nullable": True},
+                               "certificate": {"type": "object", "nullable": True}}},
+            "poison": {"type": "object", "required": ["queue", "count"],
+                       "properties": {"queue": {"type": "string"}, "count": {"type": "integer"}}},
+            "expiry_alert_days": {"type": "integer", "description": "ROTATOR_EXPIRY_ALERT_DAYS"},
         },
     },
     "DoctorCheck": {
@@ -154,6 +232,9 @@ _SCHEMAS: dict[str, Any] = {
             "force": {"type": "boolean", "default": False,
                       "description": "rotate even when not due (the overlap window still applies)"},
             "dryRun": {"type": "boolean", "default": False, "description": "plan only; write nothing"},
+            "enqueue": {"type": "boolean", "default": False,
+                        "description": "put the rotation on the rotation queue and answer 202 at once (not with "
+                                       "dryRun); the queue trigger runs it, Location names the token to look at"},
         },
     },
     "RevokeOptions": {
@@ -172,7 +253,8 @@ _RESPONSES: dict[str, Any] = {
     "401": {"description": "No or wrong function key (answered by the Functions host, without a body); with Entra "
                    "ID authentication on, also no or an invalid bearer token (answered by App Service)."},
     "404": _error("The registry or token does not exist or is not managed by this app."),
-    "409": _error("Busy (another run holds the token's lock; see Retry-After), OverlapWindow (the credential the "
+    "409": _error("ScanReplaced (GET /tokens: a newer scan replaced the stored plan since skipToken was given), "
+                  "Busy (another run holds the token's lock; see Retry-After), OverlapWindow (the credential the "
                   "standby slot holds was current in Key Vault less than ROTATOR_MIN_OVERLAP_HOURS ago; Retry-After "
                   "says when it becomes rotatable) or Refused by the policy (the token's Key Vault secret or its "
                   "companion is not the rotator's, or is soft-deleted).", retry_after=True),
@@ -199,8 +281,20 @@ _PARAMETERS: dict[str, Any] = {
 _PATHS: dict[str, Any] = {
     "/tokens": {"get": {
         "operationId": "list_tokens",
-        "summary": "Every managed token with its slots, expiries, next due date and planned action.",
-        "responses": _responses(_ok("TokenList", "The managed tokens.")),
+        "summary": "Every managed token with its slots, expiries, next due date and planned action, as the last "
+                   "scan planned them.",
+        "description": "Served from the plan the last scan stored (`scan.completed_at` says when), a page at a "
+                       "time; nothing is planned per request. Before the first scan `scan` is null and the list "
+                       "empty. Failures and orphans come with the first page.",
+        "parameters": [
+            {"name": "registry", "in": "query", "required": False, "description": "Only this registry's tokens.",
+             "schema": {"type": "string", "pattern": REGISTRY_NAME_PATTERN, "minLength": 5, "maxLength": 50}},
+            {"name": "top", "in": "query", "required": False, "description": "Tokens per page.",
+             "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": DEFAULT_PAGE}},
+            {"name": "skipToken", "in": "query", "required": False,
+             "description": "Where the previous page ended (from its nextLink).", "schema": {"type": "string"}},
+        ],
+        "responses": _responses(_ok("TokenList", "A page of the managed tokens."), "400", "409"),
     }},
     "/tokens/{registry}/{token}": {
         "parameters": _TOKEN_PATH_PARAMETERS,
@@ -213,8 +307,9 @@ _PATHS: dict[str, Any] = {
     "/tokens/{registry}/{token}/rotate": _token_action(
         "rotate_token", "Rotate the token's standby password now if due, or when forced. Synchronous.",
         "Runs the whole protocol (lock, generate the standby slot, verify by logging in, publish to Key Vault) and "
-        "answers with the result. An empty body means `{\"force\": false, \"dryRun\": false}`.",
-        "RotateOptions", "rotated, skipped, would-rotate..."),
+        "answers with the result. An empty body means `{\"force\": false, \"dryRun\": false}`. With "
+        "`{\"enqueue\": true}` the run is put on the rotation queue instead: 202, and `Location` names the token.",
+        "RotateOptions", "rotated, skipped, would-rotate...", queued=True),
     "/tokens/{registry}/{token}/revoke": _token_action(
         "revoke_token", "Leaked credential: publish a fresh password, then remove the revoked one. Synchronous.",
         "Under the token's lock, regardless of the overlap window: regenerates the other slot, verifies it by "
@@ -239,6 +334,20 @@ _PATHS: dict[str, Any] = {
                                     "400", "404", "409", "413", "415", "422"),
         },
     },
+    "/health": {"get": {
+        "operationId": "health",
+        "summary": "Is the rotator doing its job? 200 healthy, 503 unhealthy with reasons.",
+        "description": "Reads the last scan's stored summary and the poison queue's length (two Storage calls, "
+                       "no planning). Unhealthy when no scan has completed, the last one is older than two "
+                       "schedule periods, a managed password or certificate expires within "
+                       "ROTATOR_EXPIRY_ALERT_DAYS, or the poison queue holds messages. Needs a function key like "
+                       "every route (its answer names tokens).",
+        "responses": {
+            "200": _ok("Health", "Healthy."),
+            "503": _ok("Health", "Unhealthy: `reasons` says why."),
+            **{status: _ref("responses", status) for status in ("401", "500")},
+        },
+    }},
     "/doctor": {"get": {
         "operationId": "doctor",
         "summary": "Preflight: settings, effective permissions, Key Vault and lease storage reachable and writable.",

@@ -1,10 +1,12 @@
-"""The scheduled scan behind the timer trigger, and when it asks the host for a retry.
+"""The scheduled scan behind the timer trigger: plan, enqueue the due tokens, store the record.
 
-Why raise at all: the timer function carries a retry policy (`@app.retry`), and the host only
-retries an invocation that raised. A scan that completed with transient failures (a token busy
-under another run's lease, Azure throttling or 5xx, a password not yet replicated) is worth a
-retry: tokens already rotated are skipped on the rerun, so a retry costs a plan, not a rotation.
-Permanent failures (a refused secret, a 403) are logged and left to people: retrying cannot help.
+The timer only plans (a few listings) and puts one message per due token on the rotation queue; the
+queue trigger rotates them, scaled out, with dequeue counts and the poison queue for retries
+(`rotator.protocols.fanout`). The timer function keeps a retry policy (`@app.retry`) for what is still
+the scan's own: a scope that could not be listed, or a message that could not be sent, when a rerun
+could succeed (throttling, 5xx, no answer). The host only retries an invocation that raised, so
+ScanIncomplete is raised after the whole scan; a rerun enqueues the tokens still due again (a token
+enqueued twice is rotated once: the second message finds it busy or no longer due).
 """
 
 from __future__ import annotations
@@ -17,19 +19,24 @@ from rotator.protocols.engine import Engine
 
 
 class ScanIncomplete(RuntimeError):
-    """Some tokens failed transiently: raised after the whole scan so the host's retry policy reruns it."""
+    """A scope or a message failed transiently: raised after the whole scan so the host's retry policy reruns it."""
 
 
 def scheduled_scan(engine_provider: Callable[[], Engine], *, past_due: bool = False) -> list[Result]:
-    """Run one scan of every managed token; raise ScanIncomplete when a rerun could fix something."""
-    from rotator.protocols.scan import run_scan
+    """Plan every managed token and enqueue the due ones; raise ScanIncomplete when a rerun could fix something."""
+    from rotator.entrypoints.scan_report import store_scan
+    from rotator.protocols.fanout import enqueue_scan
 
     if past_due:
         log_event("timer-past-due", reason="the previous schedule occurrence was missed; scanning now")
-    results = run_scan(engine_provider())
+    engine = engine_provider()
+    started = engine.clock()
+    scan, results = enqueue_scan(engine, source="timer")
+    store_scan(engine, scan, results, started, source="timer", mode="enqueue")
     transient = [r for r in results if r.transient]
     if transient:
-        names = ", ".join(f"{r.registry}/{r.token} ({r.action})" for r in transient[:10])
+        names = ", ".join(f"{r.registry}/{r.token} ({r.reason})" for r in transient[:10])
         more = f" and {len(transient) - 10} more" if len(transient) > 10 else ""
-        raise ScanIncomplete(f"{len(transient)} token(s) failed transiently: {names}{more}; the retry policy reruns")
+        raise ScanIncomplete(f"{len(transient)} scope(s) or message(s) failed transiently: {names}{more}; the retry "
+                             "policy reruns")
     return results

@@ -56,20 +56,31 @@ def sync_from_vault(engine: Engine, certificate: VaultCertificate, registry: Reg
                             source=f"Key Vault certificate {certificate.name}")
 
 
-def scan_certificates(engine: Engine, tokens: Iterable[TokenState], *, dry_run: bool) -> list[Result]:
-    """Push Key Vault versions not yet on their tokens; report certificates inside the renewal window."""
-    by_token = {(c.registry.lower(), c.token.lower()): c for c in engine.certificates.tagged()}
-    results: list[Result] = []
+def plan_certificates(engine: Engine, tokens: Iterable[TokenState],
+                      mapped: Iterable[VaultCertificate]) -> tuple[list[tuple[TokenState, VaultCertificate]],
+                                                                   list[Result]]:
+    """(token, Key Vault certificate) pairs whose current version is not on the token yet, and a notice per
+    certificate on a token that expires within the renewal window."""
+    by_token = {(c.registry.lower(), c.token.lower()): c for c in mapped}
+    pushes: list[tuple[TokenState, VaultCertificate]] = []
+    notices: list[Result] = []
     horizon = engine.clock() + engine.settings.renew_before
     for token in tokens:
-        mapped = by_token.get((token.registry.name.lower(), token.name.lower()))
-        on_token = {c.thumbprint for c in token.certificates}
-        if mapped is not None and mapped.thumbprint not in on_token:
-            results.append(sync_from_vault(engine, mapped, token.registry, token.login_server, dry_run=dry_run))
+        certificate = by_token.get((token.registry.name.lower(), token.name.lower()))
+        if certificate is not None and certificate.thumbprint not in {c.thumbprint for c in token.certificates}:
+            pushes.append((token, certificate))
             continue
-        results.extend(
+        notices.extend(
             Result(token.registry.name, token.name, "needs-renewal",
                    f"{c.name} ({c.thumbprint}) expires within {engine.settings.renew_before.days} days: "
                    "put a new version in Key Vault or upload one", c.name, c.expiry)
             for c in token.certificates if c.expiry is not None and c.expiry <= horizon)
-    return results
+    return pushes, notices
+
+
+def scan_certificates(engine: Engine, tokens: Iterable[TokenState], mapped: Iterable[VaultCertificate], *,
+                      dry_run: bool) -> list[Result]:
+    """Push Key Vault versions not yet on their tokens; report certificates inside the renewal window."""
+    pushes, notices = plan_certificates(engine, tokens, mapped)
+    return [*(sync_from_vault(engine, certificate, token.registry, token.login_server, dry_run=dry_run)
+              for token, certificate in pushes), *notices]

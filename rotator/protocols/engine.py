@@ -22,8 +22,10 @@ from rotator.azure.acr import Acr, AcrError
 from rotator.azure.errors import describe, error_code, is_transient
 from rotator.azure.lease import Busy, HeldLease, LeaseLost, TokenLocks
 from rotator.azure.login import RegistryLogin
+from rotator.azure.scan_store import ScanStore
 from rotator.azure.vault import Vault
 from rotator.azure.vault_certificates import VaultCertificates
+from rotator.azure.work_queue import WorkQueue
 from rotator.core.model import SecretState, TokenState, VaultFacts
 from rotator.core.policy import Decision, Forced, Lifetimes, decide
 from rotator.core.resource_ids import RegistryId
@@ -52,7 +54,7 @@ def no_checkpoint(step: str) -> None:
 
 @dataclass
 class Engine:
-    """Everything one rotation needs; shared by the CLI, the timer, Event Grid and HTTP."""
+    """Everything one rotation needs; shared by the CLI, the timer, the queue, Event Grid and HTTP."""
 
     settings: Settings
     acr: Acr
@@ -60,6 +62,8 @@ class Engine:
     certificates: VaultCertificates
     locks: TokenLocks
     login: RegistryLogin
+    queue: WorkQueue  # ROTATOR_QUEUE and its poison queue
+    scans: ScanStore  # the last scan's record
     clock: Callable[[], datetime] = utc_now
     # Called with a step name where a real run could freeze (VM pause, GC, lost network): "publishing" is
     # right before a new version is written. Tests stall a run there; production does nothing.
@@ -105,7 +109,8 @@ class Engine:
         except Busy as busy:
             result = Result(registry.name, token_name, "busy", str(busy), transient=True)
         except ResourceNotFoundError:
-            result = Result(registry.name, token_name, "failed", f"token {token_name} not found in {registry.name}")
+            result = Result(registry.name, token_name, "failed", f"token {token_name} not found in {registry.name}",
+                            code="not-found")
         except AcrError as error:
             result = Result(registry.name, token_name, "failed", str(error))
         except LeaseLost as error:

@@ -1,11 +1,18 @@
 """Generate, verify and publish one password, fenced: the steps rotation, drift healing and revoke share.
 
-Why the fence: a run can freeze (VM pause, GC, lost network) for longer than its 60 s lease between its
-last check and the Key Vault write. A later run may have regenerated the same slot meanwhile, so the
-frozen run would publish a password ACR no longer accepts. Right before publishing, ARM must still hold
-*our* password in the slot (its creationTime is the one generateCredentials gave us); right after, it
-is checked again, and a superseded publish is repaired at once by re-publishing the newest version whose
-slot and `acr-slot-created` tags match ARM. A dead credential never stays current because of us.
+Why the fence: a run can freeze (VM pause, GC, lost network) for longer than its 60 s lease, and a later
+run may regenerate the same slot meanwhile, so the frozen run would publish a password ACR no longer
+accepts. Two checks stop that:
+- right before publishing, the lease is renewed (one Storage call): it fails if another run took the
+  lock, since every run of the rotator regenerates only under the lock. A run stalled anywhere before
+  this point publishes nothing;
+- right after publishing, ARM must still hold *our* password in the slot (its creationTime is the one
+  generateCredentials gave us). A stall between the renewal and the write, or a regeneration by hand at
+  any time during the run, is caught here, and the publish is repaired at once by re-publishing the
+  newest version whose slot and `acr-slot-created` tags match ARM.
+A dead credential never stays current because of us. There is no ARM read before the write as well: after
+the renewal only a regeneration by hand (or a stall of the one call between renewal and write) could
+precede it, and the read after the write catches both (docs/architecture.md, Calls per rotation).
 """
 
 from __future__ import annotations
@@ -98,10 +105,6 @@ def generate_and_publish(engine: Engine, token: TokenState, secret: SecretState 
                                                 f"({outcome.detail}); nothing published", password.slot,
                       transient=True)
     lease.check()
-    superseded = _superseded(engine, token, password)
-    if superseded is not None:
-        return Result(registry, name, "failed", f"superseded before publishing: {superseded}; nothing published",
-                      password.slot, code="superseded")
     engine.checkpoint("publishing")
     published = engine.vault.publish(token, password, not_before, secret, extra_tags)
     log_event("published", registry=registry, token=name, slot=password.slot, version=published.version)

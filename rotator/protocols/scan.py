@@ -1,11 +1,14 @@
-"""The timer job: discover every managed token, plan each, rotate the due ones in parallel.
+"""Planning every managed token, and the in-process scan (the CLI's `scan`) that rotates the due ones.
 
-Cost grows with registries and pages, not tokens: one secrets listing per vault, one registry
-listing per scope, one token listing per registry, and one listing of soft-deleted secrets only when
-some token has no live secret (or companion); per-token calls only for tokens that are due. Drift is
+Cost grows with registries and pages, not tokens: one secrets listing per vault, one registry listing
+per scope (one per resource group for registries named by ID in the same group), one token listing per
+registry, and one listing of soft-deleted secrets only when some token has no live secret (or
+companion); per-token calls only for tokens that are due. The Key Vault listing is a chain of pages
+(25 secrets each) that cannot be split, so it runs in its own thread while the ARM listings run,
+PLANNING_THREADS registries at a time: a plan takes about as long as the vault's page chain. Drift is
 found from the listings already made (the `acr-slot-created` tag against the token listing). Secrets
 whose token is gone from a listed registry are reported `orphaned`. One token or registry failing
-never stops the others.
+never stops the others. The timer does not rotate here: it enqueues (`rotator.protocols.fanout`).
 """
 
 from __future__ import annotations
@@ -14,10 +17,11 @@ from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from azure.core.exceptions import AzureError
 
-from rotator.azure.errors import describe
+from rotator.azure.errors import describe, error_code, is_transient
 from rotator.core.model import (
     DOCKERCONFIG_SUFFIX,
     TAG_REGISTRY,
@@ -39,6 +43,11 @@ from rotator.protocols.engine import Engine, decision_result, log_result
 from rotator.protocols.publishing import repair_companion
 from rotator.protocols.targets import discover_registries, selected
 
+if TYPE_CHECKING:
+    from rotator.azure.vault_certificates import VaultCertificate
+
+PLANNING_THREADS = 8  # token listings in flight at once (ARM reads: far below its 25 per second refill)
+
 
 @dataclass(frozen=True)
 class PlannedToken:
@@ -53,6 +62,7 @@ class ScanPlan:
     plans: list[PlannedToken] = field(default_factory=list)
     failures: list[Result] = field(default_factory=list)  # scopes or registries that could not be read
     orphans: list[Result] = field(default_factory=list)  # managed secrets whose token is gone
+    certificates: list[VaultCertificate] = field(default_factory=list)  # mapped to tokens (when asked for)
 
 
 class _Deleted:
@@ -68,19 +78,24 @@ class _Deleted:
         return name in self._names
 
 
-def plan_all(engine: Engine) -> ScanPlan:
-    """Plan every selected token from the listings; report unreadable scopes and orphaned secrets."""
+def plan_all(engine: Engine, certificates: bool = False) -> ScanPlan:
+    """Plan every selected token from the listings; report unreadable scopes and orphaned secrets.
+
+    With `certificates`, the Key Vault certificates mapped to tokens are listed too (alongside the secrets)."""
     settings = engine.settings
-    live = engine.vault.listing()
+    with ThreadPoolExecutor(2, thread_name_prefix="plan-vault") as vault:
+        live_listing = vault.submit(engine.vault.listing)
+        mapped = vault.submit(lambda: list(engine.certificates.tagged())) if certificates else None
+        registries, failures = discover_registries(engine)
+        with ThreadPoolExecutor(PLANNING_THREADS, thread_name_prefix="plan-arm") as arm:
+            listings = list(arm.map(lambda found: _list_tokens(engine, *found), registries))
+        live = live_listing.result()
+        scan = ScanPlan(failures=failures, certificates=mapped.result() if mapped is not None else [])
     deleted = _Deleted(engine.vault.deleted_names)
-    registries, failures = discover_registries(engine)
-    scan = ScanPlan(failures=failures)
     listed: dict[str, set[str]] = {}
-    for registry, login_server in registries:
-        try:
-            tokens = engine.acr.list_tokens(registry, login_server)
-        except AzureError as error:
-            failures.append(Result(registry.name, "*", "failed", f"could not list tokens: {describe(error)}"))
+    for (registry, _), tokens in zip(registries, listings, strict=True):
+        if isinstance(tokens, Result):
+            failures.append(tokens)
             continue
         names = {token.name.lower(): token.name for token in tokens}
         listed[registry.name.lower()] = set(names)
@@ -91,6 +106,14 @@ def plan_all(engine: Engine) -> ScanPlan:
                 scan.plans.append(PlannedToken(token, secret, engine.plan(token, secret, facts=facts), facts))
     scan.orphans.extend(_orphans(live, listed))
     return scan
+
+
+def _list_tokens(engine: Engine, registry: RegistryId, login_server: str) -> list[TokenState] | Result:
+    try:
+        return engine.acr.list_tokens(registry, login_server)
+    except AzureError as error:
+        return Result(registry.name, "*", "failed", f"could not list tokens: {describe(error)}",
+                      transient=is_transient(error), code=error_code(error))
 
 
 def _facts(engine: Engine, registry: RegistryId, token: str, secret: SecretState | None,
@@ -122,17 +145,15 @@ def _orphans(live: dict[str, SecretState], listed: dict[str, set[str]]) -> list[
 
 
 def run_scan(engine: Engine, *, dry_run: bool = False) -> list[Result]:
-    """Plan everything, then rotate the due tokens with at most ROTATOR_MAX_PARALLEL at once."""
-    scan = plan_all(engine)
-    results = [*scan.failures, *scan.orphans]
-    for orphan in scan.orphans:
-        log_result(orphan)
+    """Plan everything, then rotate the due tokens in this process, at most ROTATOR_MAX_PARALLEL at once."""
+    return scan_inline(engine, dry_run=dry_run)[1]
+
+
+def scan_inline(engine: Engine, *, dry_run: bool = False) -> tuple[ScanPlan, list[Result]]:
+    """`run_scan`, also giving the plan (the CLI stores it for the HTTP API and the health check)."""
+    scan = plan_all(engine, certificates=True)
+    results = planned_results(engine, scan, dry_run)
     due = [p for p in scan.plans if p.decision.action == "rotate"]
-    for plan in scan.plans:
-        if plan.decision.action != "rotate":
-            results.append(decision_result(plan.token, plan.decision, dry_run=dry_run, secret=plan.secret))
-            if not dry_run:
-                _repair_companion(engine, plan)
     if dry_run:
         results.extend(decision_result(p.token, p.decision, dry_run=True, secret=p.secret) for p in due)
     else:
@@ -140,10 +161,23 @@ def run_scan(engine: Engine, *, dry_run: bool = False) -> list[Result]:
             results.extend(pool.map(lambda p: password_rotation.rotate(engine, p.token.registry,
                                                                        p.token.login_server, p.token.name),
                                     due))
-    results.extend(scan_certificates(engine, [p.token for p in scan.plans], dry_run=dry_run))
+    results.extend(scan_certificates(engine, [p.token for p in scan.plans], scan.certificates, dry_run=dry_run))
     log_event("scan", tokens=len(scan.plans), due=len(due), dry_run=dry_run,
               failed=sum(r.failed for r in results), orphaned=len(scan.orphans))
-    return sorted(results, key=lambda r: (r.registry, r.token))
+    return scan, sorted(results, key=lambda r: (r.registry, r.token))
+
+
+def planned_results(engine: Engine, scan: ScanPlan, dry_run: bool) -> list[Result]:
+    """Failures, orphans and every token not due, as Results; lagging companions repaired (not on a dry run)."""
+    results = [*scan.failures, *scan.orphans]
+    for orphan in scan.orphans:
+        log_result(orphan)
+    for plan in scan.plans:
+        if plan.decision.action != "rotate":
+            results.append(decision_result(plan.token, plan.decision, dry_run=dry_run, secret=plan.secret))
+            if not dry_run:
+                _repair_companion(engine, plan)
+    return results
 
 
 def _repair_companion(engine: Engine, plan: PlannedToken) -> None:

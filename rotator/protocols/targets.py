@@ -6,16 +6,20 @@ never disagree about what may be written.
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
+from collections import defaultdict
 from collections.abc import Iterable
 
 from azure.core.exceptions import AzureError, ResourceNotFoundError
 
 from rotator.azure.acr import AcrError
-from rotator.azure.errors import describe
-from rotator.core.resource_ids import RegistryId, parse_registry_id
+from rotator.azure.errors import describe, error_code, is_transient
+from rotator.core.resource_ids import RegistryId, TargetScope, parse_registry_id
 from rotator.core.results import Result
 from rotator.protocols.engine import Engine
+
+GROUP_LISTING_MIN = 2  # registries named by ID in one resource group from which one listing beats a GET each
 
 
 def selected(name: str, include: Iterable[str], exclude: Iterable[str]) -> bool:
@@ -26,17 +30,50 @@ def selected(name: str, include: Iterable[str], exclude: Iterable[str]) -> bool:
 
 
 def discover_registries(engine: Engine) -> tuple[list[tuple[RegistryId, str]], list[Result]]:
-    """Every registry the settings name (deduplicated), and a failed Result per scope that could not be read."""
-    registries: dict[RegistryId, str] = {}
+    """Every registry the settings name (deduplicated), and a failed Result per scope that could not be read.
+
+    Subscriptions and resource groups are listed (one paged call each). Registries named by ID are read one
+    GET each, except where several share a resource group: that group is listed once instead (ARM shows a
+    caller the registries it may read), and a named registry missing from the listing is read by itself,
+    so that its own error is reported."""
+    registries: dict[str, tuple[RegistryId, str]] = {}
     failures: list[Result] = []
+
+    def add(found: Iterable[tuple[RegistryId, str]]) -> None:
+        for registry, login_server in found:
+            registries.setdefault(str(registry).lower(), (registry, login_server))
+
+    named: dict[tuple[str, str], list[RegistryId]] = defaultdict(list)
     for scope in engine.settings.targets:
+        registry_id = scope.registry_id()
+        if registry_id is not None:
+            named[(registry_id.subscription.lower(), registry_id.resource_group.lower())].append(registry_id)
+            continue
         try:
-            for registry, login_server in engine.acr.registries_in(scope):
-                registries.setdefault(registry, login_server)
+            add(engine.acr.registries_in(scope))
         except AzureError as error:
-            where = scope.registry or scope.resource_group or scope.subscription
-            failures.append(Result(where, "*", "failed", f"could not list registries: {describe(error)}"))
-    return list(registries.items()), failures
+            failures.append(_unreadable(scope.resource_group or scope.subscription, error))
+    for wanted in named.values():
+        missing = [r for r in wanted if str(r).lower() not in registries]
+        if len(missing) >= GROUP_LISTING_MIN:
+            with contextlib.suppress(AzureError):  # each is then read by itself, with its own error
+                add(engine.acr.registries_in(TargetScope(missing[0].subscription, missing[0].resource_group)))
+        for registry in missing:
+            if str(registry).lower() in registries:
+                continue
+            try:
+                add(engine.acr.registries_in(TargetScope(registry.subscription, registry.resource_group,
+                                                         registry.name)))
+            except AzureError as error:
+                failures.append(_unreadable(registry.name, error))
+    selected_registries = [found for key, found in registries.items()
+                           if any(scope.contains(found[0]) for scope in engine.settings.targets)]
+    return selected_registries, failures
+
+
+def _unreadable(where: str, error: AzureError) -> Result:
+    return Result(where, "*", "failed", f"could not list registries: {describe(error)}",
+                  transient=is_transient(error), code=error_code(error))
 
 
 class NotManaged(AcrError):

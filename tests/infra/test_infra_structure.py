@@ -24,6 +24,7 @@ Templates = Mapping[str, Template]
 BUILT_IN_ROLES = {
     "b7e6dc6d-f1e8-4753-8033-0f276bb0955b": "Storage Blob Data Owner",
     "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3": "Storage Table Data Contributor",
+    "974c5e8b-45b9-4653-ba55-5f855dd0fb88": "Storage Queue Data Contributor",
     "3913510d-42f4-4e42-8a64-420c390055eb": "Monitoring Metrics Publisher",
     "b86a8fe4-44ce-4948-aee5-eccb2c155cd7": "Key Vault Secrets Officer",
     "db79e9a7-68ee-4b58-9aeb-b90e7c24fcba": "Key Vault Certificate User",
@@ -32,7 +33,7 @@ BUILT_IN_ROLES = {
 }
 GRANTED_BY_FILE = {
     "modules/app-roles.bicep": {"Storage Blob Data Owner", "Storage Table Data Contributor",
-                                "Monitoring Metrics Publisher"},
+                                "Storage Queue Data Contributor", "Monitoring Metrics Publisher"},
     "modules/vault-access.bicep": {"Key Vault Secrets Officer", "Key Vault Certificate User", "Key Vault Secrets User"},
     "modules/deadletter-access.bicep": {"Storage Blob Data Contributor"},
 }

@@ -66,6 +66,7 @@ def test_the_custom_role_and_the_apps_grants_come_from_the_bicep() -> None:
     assert {(g.role, g.scope_type) for g in infra.grants} == {
         ("b7e6dc6d-f1e8-4753-8033-0f276bb0955b", "Microsoft.Storage/storageAccounts"),
         ("0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3", "Microsoft.Storage/storageAccounts"),
+        ("974c5e8b-45b9-4653-ba55-5f855dd0fb88", "Microsoft.Storage/storageAccounts"),  # the rotation queue
         ("3913510d-42f4-4e42-8a64-420c390055eb", "Microsoft.Insights/components"),
         ("b86a8fe4-44ce-4948-aee5-eccb2c155cd7", "Microsoft.KeyVault/vaults"),
         ("db79e9a7-68ee-4b58-9aeb-b90e7c24fcba", "Microsoft.KeyVault/vaults"),
