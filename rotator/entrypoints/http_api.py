@@ -218,14 +218,13 @@ def get_token(request: ApiRequest, context: _Context) -> ApiResponse:
 
 
 def rotate_token(request: ApiRequest, context: _Context) -> ApiResponse:
-    """Rotate now if due (or forced); `dryRun` only plans; `enqueue` queues the run instead (202)."""
+    """Rotate now if due (or forced); `dryRun` only plans (at once, even with `enqueue`: nothing to queue);
+    `enqueue` queues the run instead (202)."""
     options = _options(request, _ROTATE_OPTIONS, '{"force": false, "dryRun": false, "enqueue": false}')
     force, dry_run = bool(options.get("force", False)), bool(options.get("dryRun", False))
-    if dry_run and options.get("enqueue"):
-        raise ApiError(400, "InvalidBody", "dryRun and enqueue exclude each other: a queued run is a real one")
     engine, registry, login_server, token_name = _target(request, context)
     _existing_token(engine, registry, login_server, token_name)
-    if options.get("enqueue"):
+    if options.get("enqueue") and not dry_run:
         item = password_item(registry, token_name, "http", engine.clock(), force=force)
         engine.queue.send(item.encode())
         location = f"/api/tokens/{registry.name}/{token_name}"

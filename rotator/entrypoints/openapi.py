@@ -233,8 +233,9 @@ _SCHEMAS: dict[str, Any] = {
                       "description": "rotate even when not due (the overlap window still applies)"},
             "dryRun": {"type": "boolean", "default": False, "description": "plan only; write nothing"},
             "enqueue": {"type": "boolean", "default": False,
-                        "description": "put the rotation on the rotation queue and answer 202 at once (not with "
-                                       "dryRun); the queue trigger runs it, Location names the token to look at"},
+                        "description": "put the rotation on the rotation queue and answer 202 at once; the queue "
+                                       "trigger runs it, Location names the token to look at. A dryRun is "
+                                       "answered at once all the same (200): nothing is queued"},
         },
     },
     "RevokeOptions": {

@@ -17,13 +17,16 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from azure.functions import meta
 from azure.keyvault.certificates import CertificateClient, CertificateContentType, CertificatePolicy
 from azure.keyvault.secrets import SecretClient
+from azure.storage.queue import QueueClient
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from devstack.control import AcrControl, Control, operator_credential, password_spec, token_spec
 from devstack.functions_host import LocalServer, serve, start_in_thread
+from devstack.queue_listener import trigger_datum
 from devstack.seeding import manage_in_vault
 from devstack.stack import KEYVAULT_API_VERSION, Stack
 from rotator.core.model import TAG_REGISTRY, TAG_SLOT, TAG_TOKEN, PasswordName, secret_name
@@ -189,6 +192,85 @@ def local_host(indexed_functions: list[Any]) -> Iterator[LocalHost]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+
+
+# --- how the host delivers: timer, queue -----------------------------------------------------------------
+
+
+def decoded(binding: str, payload: dict[str, Any]) -> Any:
+    """The payload as the worker hands it to the function: through the binding's registered converter."""
+    converter = meta.get_binding_registry().get(binding)
+    return converter.decode(meta.Datum(json.dumps(payload), "json"), trigger_metadata=None)
+
+
+@pytest.fixture
+def tick(function_named: Callable[[str], Any]) -> Callable[[], None]:
+    """One invocation of the timer function, as the host makes it."""
+    scheduled_scan = function_named("scheduled_scan").get_user_function()
+    timer_info = {"Schedule": {"AdjustForDST": True}, "IsPastDue": False,
+                  "ScheduleStatus": {"Last": "2026-01-01T00:00:00", "Next": "2026-01-01T06:00:00",
+                                     "LastUpdated": "2026-01-01T00:00:00"}}
+    return lambda: scheduled_scan(timer=decoded("timerTrigger", timer_info))
+
+
+@dataclass
+class RotationQueue:
+    """This test's rotation queue (ROTATOR_QUEUE) and the queue trigger, invoked for each message as the host
+    does: the body and metadata through the queueTrigger converter; a message whose function returned is
+    deleted, one whose function raised is made visible again at once (the host waits host.json's
+    visibilityTimeout) and its error kept."""
+
+    name: str
+    client: QueueClient
+    function: Callable[..., None]
+    errors: list[BaseException] = field(default_factory=list)
+
+    def length(self) -> int:
+        return int(self.client.get_queue_properties().approximate_message_count or 0)
+
+    def run_once(self) -> int:
+        """Invoke the function for every message visible now; how many there were."""
+        import base64
+
+        batch = list(next(self.client.receive_messages(messages_per_page=32, visibility_timeout=120).by_page(), []))
+        for message in batch:
+            datum, metadata = trigger_datum(base64.b64decode(str(message.content)), message)
+            request = meta.get_binding_registry().get("queueTrigger").decode(datum, trigger_metadata=metadata)
+            try:
+                self.function(msg=request)
+            except Exception as error:  # noqa: BLE001 - what the host does: the message comes back
+                self.errors.append(error)
+                self.client.update_message(message.id, message.pop_receipt, visibility_timeout=0)
+            else:
+                self.client.delete_message(message.id, message.pop_receipt)
+        return len(batch)
+
+    def drain(self, rounds: int = 10) -> None:
+        """Run messages until none is visible (a retried one comes back at once), at most `rounds` times."""
+        for _ in range(rounds):
+            if not self.run_once():
+                return
+
+
+@pytest.fixture
+def rotation_queue(stack: Stack, function_named: Callable[[str], Any]) -> Iterator[RotationQueue]:
+    """A fresh ROTATOR_QUEUE for the test (the app's engine is rebuilt to use it), created empty."""
+    import function_app
+
+    name = unique("rot-")
+    client = QueueClient.from_connection_string(stack.env["AzureWebJobsStorage"], name)
+    client.create_queue()
+    saved = os.environ.get("ROTATOR_QUEUE")
+    os.environ["ROTATOR_QUEUE"] = name
+    function_app.engine.cache_clear()
+    try:
+        yield RotationQueue(name, client, function_named("rotate_queued").get_user_function())
+    finally:
+        if saved is None:
+            os.environ.pop("ROTATOR_QUEUE", None)
+        else:
+            os.environ["ROTATOR_QUEUE"] = saved
+        function_app.engine.cache_clear()
 
 
 # --- certificates made for the tests -------------------------------------------------------------------

@@ -6,6 +6,7 @@ and as ACR holds them after each call) and no private key.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
@@ -14,7 +15,7 @@ import pytest
 import requests
 import schemathesis
 from azure.core.exceptions import ServiceRequestError
-from schemathesis.specs.openapi.checks import unsupported_method
+from schemathesis.specs.openapi.checks import positive_data_acceptance, unsupported_method
 
 from devstack.control import AcrControl, Control
 from rotator.core.certificates import MAX_CERTIFICATE_INPUT_BYTES
@@ -24,6 +25,7 @@ from rotator.entrypoints.openapi import document
 from tests.e2e.conftest import (
     E2E_REGISTRY,
     LocalHost,
+    RotationQueue,
     World,
     make_certificate,
     pem,
@@ -93,8 +95,10 @@ def token_path(world: World, token: str, suffix: str = "") -> str:
 # --- reading --------------------------------------------------------------------------------------------
 
 
-def test_list_shows_managed_tokens_with_slots_and_due_dates(world: World, client: Client) -> None:
+def test_list_shows_managed_tokens_with_slots_and_due_dates(world: World, client: Client, tick: Callable[[], None],
+                                                            rotation_queue: RotationQueue) -> None:
     token = world.managed_token(FRESH_DAYS)
+    tick()  # the scan stores the plan the list is served from
 
     response = client.call("GET", "/tokens")
 
@@ -103,6 +107,82 @@ def test_list_shows_managed_tokens_with_slots_and_due_dates(world: World, client
     row = next(r for r in response.json()["tokens"] if r["token"] == token.name)
     assert row["registry"] == world.registry and row["active"] == "password1" and row["action"] == "skipped"
     assert row["password1_expiry"] and row["password2_expiry"] is None and row["next_due"]
+    assert response.json()["scan"]["source"] == "timer" and response.json()["scan"]["mode"] == "enqueue"
+
+
+def test_the_list_is_the_stored_plan_paged_and_filtered_without_planning_again(
+        world: World, client: Client, tick: Callable[[], None], rotation_queue: RotationQueue) -> None:
+    registry = unique("e2elist")
+    registry_id = world.seed_registry(registry)
+    names = sorted(world.managed_token(FRESH_DAYS, registry=registry).name for _ in range(5))
+    other = world.managed_token(FRESH_DAYS)
+
+    with registries_setting(world.registry_id, registry_id):
+        tick()
+        world.acr.reset_counters()
+        pages, path = [], f"/tokens?registry={registry}&top=2"
+        while path:
+            page = client.call("GET", path).json()
+            pages.append([row["token"] for row in page["tokens"]])
+            path = page["nextLink"][len("/api"):] if page["nextLink"] else ""
+        everything = client.call("GET", "/tokens?top=1000").json()
+
+    assert [len(p) for p in pages] == [2, 2, 1] and sorted(itertools.chain(*pages)) == names
+    assert world.acr.counters() == {}, "listing planned again instead of reading the stored plan"
+    assert {other.name, *names} <= {row["token"] for row in everything["tokens"]}
+
+
+def test_a_skip_token_from_a_replaced_plan_is_409_and_a_bad_one_400(world: World, client: Client,
+                                                                    tick: Callable[[], None],
+                                                                    rotation_queue: RotationQueue) -> None:
+    world.managed_token(FRESH_DAYS)
+    world.managed_token(FRESH_DAYS)
+    tick()
+    first = client.call("GET", "/tokens?top=1").json()
+    tick()  # a newer scan replaces the stored plan
+
+    stale = client.call("GET", first["nextLink"][len("/api"):])
+    garbage = client.call("GET", "/tokens?skipToken=not-one-of-ours")
+    top = client.call("GET", "/tokens?top=0")
+
+    assert stale.status_code == 409 and error_code(stale) == "ScanReplaced"
+    assert garbage.status_code == 400 and error_code(garbage) == "InvalidQuery"
+    assert top.status_code == 400 and error_code(top) == "InvalidQuery" and "top" in top.json()["error"]["message"]
+
+
+def test_before_the_first_scan_the_list_is_empty_and_says_so(world: World, client: Client) -> None:
+    with registries_setting(world.registry_id, ROTATOR_LEASE_CONTAINER=unique("fresh-")):
+        response = client.call("GET", "/tokens")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["scan"] is None and body["tokens"] == [] and "no scan has completed yet" in body["note"]
+
+
+def test_rotate_can_be_queued_with_202_and_the_token_location(world: World, client: Client,
+                                                              rotation_queue: RotationQueue) -> None:
+    token = world.managed_token(FRESH_DAYS)
+    generated = world.generate_calls()
+
+    response = client.call("POST", token_path(world, token.name, "/rotate"), json={"enqueue": True, "force": True})
+
+    assert response.status_code == 202
+    assert response.headers["Location"] == f"/api/tokens/{world.registry}/{token.name}"
+    assert response.json()["action"] == "queued" and response.json()["queue"] == rotation_queue.name
+    assert world.generate_calls() == generated and rotation_queue.length() == 1
+    rotation_queue.drain()
+    assert world.generate_calls() == generated + 1 and token.current()[1] == "password2"
+    assert client.call("GET", token_path(world, token.name)).json()["active"] == "password2"
+
+
+def test_a_dry_run_is_answered_at_once_even_when_queueing_is_asked(world: World, client: Client,
+                                                                   rotation_queue: RotationQueue) -> None:
+    token = world.managed_token(DUE_DAYS)
+
+    response = client.call("POST", token_path(world, token.name, "/rotate"), json={"enqueue": True, "dryRun": True})
+
+    assert response.status_code == 200 and response.json()["action"] == "would-rotate"
+    assert rotation_queue.length() == 0 and token.current()[0] == token.version
 
 
 def test_get_one_token(world: World, client: Client) -> None:
@@ -317,6 +397,44 @@ def test_a_bad_dry_run_query_is_400(world: World, client: Client) -> None:
 # --- a misconfigured app ----------------------------------------------------------------------------------
 
 
+# --- health -------------------------------------------------------------------------------------------
+
+
+def test_health_is_503_before_any_scan_and_200_once_a_fresh_scan_found_nothing_expiring(
+        world: World, client: Client, tick: Callable[[], None], rotation_queue: RotationQueue) -> None:
+    registry = unique("e2ehealth")
+    registry_id = world.seed_registry(registry)
+    world.managed_token(FRESH_DAYS, registry=registry)
+
+    with registries_setting(registry_id, ROTATOR_LEASE_CONTAINER=unique("health-")):
+        before = client.call("GET", "/health")
+        tick()
+        after = client.call("GET", "/health")
+
+    assert before.status_code == 503 and [r["code"] for r in before.json()["reasons"]] == ["no-scan"]
+    assert after.status_code == 200, after.json()
+    body = after.json()
+    assert body["status"] == "healthy" and body["reasons"] == [] and body["poison"]["count"] == 0
+    assert body["last_scan"]["tokens"] == 1 and body["last_scan"]["outcomes"] == {"skipped": 1}
+    assert body["nearest_expiry"]["password"]["registry"] == registry and body["expiry_alert_days"] == 14
+
+
+def test_health_is_503_when_a_managed_password_expires_within_the_threshold(
+        world: World, client: Client, tick: Callable[[], None], rotation_queue: RotationQueue) -> None:
+    registry = unique("e2eexpiring")
+    registry_id = world.seed_registry(registry)
+    token = world.managed_token(DUE_DAYS, registry=registry)
+
+    with registries_setting(registry_id, ROTATOR_LEASE_CONTAINER=unique("health-"), ROTATOR_EXPIRY_ALERT_DAYS="20"):
+        tick()
+        response = client.call("GET", "/health")
+
+    assert response.status_code == 503
+    (reason,) = response.json()["reasons"]
+    assert reason["code"] == "expiring" and f"{registry}/{token.name}" in reason["message"]
+    assert response.json()["last_scan"]["outcomes"] == {"queued": 1}
+
+
 def test_invalid_settings_are_a_safe_500_and_openapi_still_answers(world: World, client: Client) -> None:
     with registries_setting(world.registry_id, ROTATOR_VALIDITY_DAYS="ninety-secret-ish"):
         broken = client.call("GET", "/tokens")
@@ -342,11 +460,11 @@ def test_azure_refusing_the_app_is_502(world: World, client: Client) -> None:
 
 
 def test_azure_unreachable_is_503_with_retry_after() -> None:
-    """Framework-free: Key Vault cannot be reached while listing (after azure-core's own retries)."""
+    """Framework-free: Storage cannot be reached while reading the stored plan (after the SDK's own retries)."""
     def unreachable() -> Any:
         raise ServiceRequestError("connection refused")
 
-    engine = SimpleNamespace(settings=None, vault=SimpleNamespace(listing=unreachable))
+    engine = SimpleNamespace(settings=None, scans=SimpleNamespace(load=unreachable))
     response = handle("list_tokens", ApiRequest("GET"), lambda: engine)  # type: ignore[arg-type,return-value]
 
     assert response.status == 503 and response.document["error"]["code"] == "TemporarilyUnavailable"
@@ -393,7 +511,12 @@ def test_the_api_conforms_to_its_openapi_document(case: Any, local_host: LocalHo
     """Through the local Functions host: no 5xx, statuses/headers/bodies as documented, no leak.
 
     `unsupported_method` is left out: it expects 405 for undocumented methods, and the Functions
-    host answers 404 for them (the API cannot change that; the local host mirrors it).
+    host answers 404 for them (the API cannot change that; the local host mirrors it). For the health
+    check a documented 503 is an answer (unhealthy), not a refusal of valid input; a `skipToken` is opaque
+    (only one a `nextLink` gave is valid), so any other string is refused with 400 whatever its schema says.
     """
-    case.call_and_validate(base_url=local_host.url, headers=local_host.headers(),
-                           excluded_checks=[unsupported_method], additional_checks=[no_leaks])
+    opaque = case.operation.path == "/tokens" and "skipToken" in (case.query or {})
+    excluded = [unsupported_method, *([positive_data_acceptance] if case.operation.path == "/health" or opaque
+                                      else [])]
+    case.call_and_validate(base_url=local_host.url, headers=local_host.headers(), excluded_checks=excluded,
+                           additional_checks=[no_leaks])

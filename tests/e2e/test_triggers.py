@@ -1,8 +1,10 @@
 """Each trigger invoked the way the worker invokes it, end to end against the stand-ins.
 
 Payloads are shaped like the host's and decoded by azure.functions' own converters (timerTrigger,
-eventGridTrigger); the decoded object is passed to the real function object. Rotations are
-counted with the ACR stand-in's generateCredentials counter and read back from Key Vault.
+eventGridTrigger, queueTrigger); the decoded object is passed to the real function object. The timer
+and Event Grid put work on the rotation queue; each test has its own queue, whose messages the queue
+trigger runs (`RotationQueue.drain`). Rotations are counted with the ACR stand-in's generateCredentials
+counter and read back from Key Vault.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from azure.functions import meta
 
 from devstack.control import Control
 from rotator.core.resource_ids import parse_registry_id
@@ -24,7 +25,9 @@ from rotator.entrypoints.timer import ScanIncomplete
 from tests.conftest import REFERENCE
 from tests.e2e.conftest import (
     ManagedToken,
+    RotationQueue,
     World,
+    decoded,
     import_vault_certificate,
     registries_setting,
     rotator_lines,
@@ -49,26 +52,17 @@ def _rotator_logs(caplog: pytest.LogCaptureFixture) -> None:
 # --- how the host delivers ----------------------------------------------------------------------------
 
 
-def decoded(binding: str, payload: dict[str, Any]) -> Any:
-    """The payload as the worker hands it to the function: through the binding's registered converter."""
-    converter = meta.get_binding_registry().get(binding)
-    return converter.decode(meta.Datum(json.dumps(payload), "json"), trigger_metadata=None)
-
-
 @pytest.fixture
-def deliver(function_named: Callable[[str], Any]) -> Callable[[dict[str, Any]], None]:
-    """Deliver one event (the host splits Event Grid batches into one invocation per event)."""
+def deliver(function_named: Callable[[str], Any], rotation_queue: RotationQueue) -> Callable[[dict[str, Any]], None]:
+    """Deliver one event (the host splits Event Grid batches into one invocation per event), then run what it
+    queued through the queue trigger."""
     keyvault_events = function_named("keyvault_events").get_user_function()
-    return lambda event: keyvault_events(event=decoded("eventGridTrigger", event))
 
+    def deliver_and_run(event: dict[str, Any]) -> None:
+        keyvault_events(event=decoded("eventGridTrigger", event))
+        rotation_queue.drain()
 
-@pytest.fixture
-def tick(function_named: Callable[[str], Any]) -> Callable[[], None]:
-    scheduled_scan = function_named("scheduled_scan").get_user_function()
-    timer_info = {"Schedule": {"AdjustForDST": True}, "IsPastDue": False,
-                  "ScheduleStatus": {"Last": "2026-01-01T00:00:00", "Next": "2026-01-01T06:00:00",
-                                     "LastUpdated": "2026-01-01T00:00:00"}}
-    return lambda: scheduled_scan(timer=decoded("timerTrigger", timer_info))
+    return deliver_and_run
 
 
 def sample(name: str) -> list[dict[str, Any]]:
@@ -94,6 +88,11 @@ def last_outcome(caplog: pytest.LogCaptureFixture) -> dict[str, Any]:
     lines = rotator_lines(caplog, "event")
     assert lines, "the event handler logged no line"
     return lines[-1]
+
+
+def queued_actions(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """What each queued run did, in order (the queue trigger's line per message)."""
+    return [line["action"] for line in rotator_lines(caplog, "queue-message")]
 
 
 class Rotations:
@@ -125,37 +124,64 @@ def near_expiry(token: ManagedToken, vault_url: str, version: str | None = None)
 # --- timer --------------------------------------------------------------------------------------------
 
 
-def test_timer_rotates_due_tokens_and_leaves_fresh_ones(world: World, tick: Callable[[], None],
-                                                        rotations: Callable[[], Rotations]) -> None:
+def test_timer_enqueues_due_tokens_and_the_queue_rotates_them(world: World, tick: Callable[[], None],
+                                                              rotation_queue: RotationQueue,
+                                                              rotations: Callable[[], Rotations]) -> None:
     registry = unique("e2etimer")
     registry_id = world.seed_registry(registry)
     due = world.managed_token(DUE_DAYS, registry=registry)
     fresh = world.managed_token(FRESH_DAYS, registry=registry)
     fresh_passwords = world.passwords(registry, fresh.name)
 
-    with registries_setting(registry_id):
+    with registries_setting(registry_id, ROTATOR_QUEUE=rotation_queue.name):
         counted = rotations()
         tick()
+        assert counted.made == 0 and rotation_queue.length() == 1  # the timer only plans and enqueues
+        rotation_queue.drain()
 
-    assert counted.made == 1
+    assert counted.made == 1 and rotation_queue.errors == []
     version, slot = due.current()
     assert version != due.version and slot == "password2"
     assert fresh.current() == (fresh.version, "password1")
     assert world.passwords(registry, fresh.name) == fresh_passwords
 
 
-def test_timer_raises_for_the_retry_policy_when_a_token_is_busy(world: World, tick: Callable[[], None]) -> None:
+def test_a_message_for_a_busy_token_is_requeued_without_spending_a_delivery(
+        world: World, tick: Callable[[], None], rotation_queue: RotationQueue, rotations: Callable[[], Rotations],
+        caplog: pytest.LogCaptureFixture) -> None:
     import function_app
 
     registry = unique("e2ebusy")
     registry_id = world.seed_registry(registry)
     due = world.managed_token(DUE_DAYS, registry=registry)
 
-    with registries_setting(registry_id):
-        with function_app.engine().locks.hold(parse_registry_id(registry_id), due.name), \
-                pytest.raises(ScanIncomplete, match="busy"):
+    with registries_setting(registry_id, ROTATOR_QUEUE=rotation_queue.name):
+        counted = rotations()
+        tick()
+        with function_app.engine().locks.hold(parse_registry_id(registry_id), due.name):
+            rotation_queue.run_once()
+
+    assert counted.made == 0 and rotation_queue.errors == []  # returned: nothing for the host to retry
+    assert queued_actions(caplog) == ["busy"]
+    requeued = rotator_lines(caplog, "queue-message")[-1]
+    assert requeued["outcome"] == "requeued" and requeued["dequeue_count"] == 1 and requeued["delay_seconds"] > 0
+    assert rotation_queue.length() == 1  # the copy, invisible until its delay has passed
+
+
+def test_timer_raises_for_the_retry_policy_when_enqueueing_fails(world: World, tick: Callable[[], None],
+                                                                 rotation_queue: RotationQueue,
+                                                                 storage_faults: Control) -> None:
+    registry = unique("e2eenqueue")
+    registry_id = world.seed_registry(registry)
+    due = world.managed_token(DUE_DAYS, registry=registry)
+
+    with registries_setting(registry_id, ROTATOR_QUEUE=rotation_queue.name, ROTATOR_CALL_TIMEOUT_SECONDS="5"):
+        storage_faults.add_fault("messages.put", status=503, times=None)
+        with pytest.raises(ScanIncomplete, match=f"{due.name}.*could not enqueue.*503"):
             tick()
-        tick()  # the retry, once the other run is done
+        storage_faults.clear_faults()
+        tick()  # the retry
+        rotation_queue.drain()
 
     assert due.current()[1] == "password2"
 
@@ -171,11 +197,11 @@ def test_near_expiry_for_the_current_version_rotates_once(world: World, deliver:
     counted = rotations()
 
     deliver(event)
-    assert last_outcome(caplog)["outcome"] == "rotated"
+    assert last_outcome(caplog)["outcome"] == "queued" and queued_actions(caplog) == ["rotated"]
     deliver(event)  # Event Grid delivers at least once: the duplicate names a version no longer current
 
     assert counted.made == 1
-    assert "stale" in last_outcome(caplog)["reason"]
+    assert "stale" in last_outcome(caplog)["reason"] and queued_actions(caplog) == ["rotated"]
     version, slot = token.current()
     assert version != token.version and slot == "password2"
 
@@ -262,8 +288,8 @@ def _outcome_for(world: World, event: dict[str, Any], vault_url: str) -> tuple[d
     raise AssertionError(f"no expectation for {event_type(event)}: the sample set grew; decide what it should do")
 
 
-EXPECTED = {"SecretNearExpiry": "rotated", "SecretExpired": "rotated", "SecretNewVersionCreated": "ignored",
-            "CertificateNewVersionCreated": "certificate-updated", "CertificateNearExpiry": "certificate-updated"}
+EXPECTED = {"SecretNearExpiry": "queued", "SecretExpired": "queued", "SecretNewVersionCreated": "ignored",
+            "CertificateNewVersionCreated": "queued", "CertificateNearExpiry": "queued"}
 
 
 @pytest.mark.parametrize("name", SAMPLE_FILES)
@@ -390,7 +416,7 @@ def test_certificate_event_twice_pushes_once(world: World, deliver: Callable[[di
     deliver(event)
 
     outcomes = [line["outcome"] for line in rotator_lines(caplog, "event")]
-    assert outcomes == ["certificate-updated", "unchanged"]
+    assert outcomes == ["queued", "queued"] and queued_actions(caplog) == ["certificate-updated", "unchanged"]
     assert thumbprint(certificate) in token_thumbprints(world.registry_id, token.name)
 
 
@@ -408,18 +434,22 @@ def test_an_untagged_certificate_is_ignored(world: World, deliver: Callable[[dic
 # --- transient raises, permanent returns ------------------------------------------------------------------
 
 
-def test_a_busy_token_raises_so_event_grid_redelivers(world: World, deliver: Callable[[dict[str, Any]], None],
-                                                      rotations: Callable[[], Rotations], vault_url: str) -> None:
-    import function_app
-
+def test_an_event_that_cannot_be_queued_raises_so_event_grid_redelivers(
+        world: World, function_named: Callable[[str], Any], rotation_queue: RotationQueue,
+        rotations: Callable[[], Rotations], vault_url: str, storage_faults: Control) -> None:
+    """The handler only enqueues (Event Grid waits 30 s); a Storage failure doing so is transient."""
+    keyvault_events = function_named("keyvault_events").get_user_function()
     token = world.managed_token(DUE_DAYS)
     event = near_expiry(token, vault_url)
     counted = rotations()
 
-    with function_app.engine().locks.hold(parse_registry_id(world.registry_id), token.name), \
-            pytest.raises(TransientEventError, match="busy"):
-        deliver(event)
-    deliver(event)  # the redelivery, after the other run let go
+    with registries_setting(world.registry_id, ROTATOR_QUEUE=rotation_queue.name, ROTATOR_CALL_TIMEOUT_SECONDS="5"):
+        storage_faults.add_fault("messages.put", status=503, times=None)
+        with pytest.raises(TransientEventError, match=r"rotation queue.*503"):
+            keyvault_events(event=decoded("eventGridTrigger", event))
+        storage_faults.clear_faults()
+        keyvault_events(event=decoded("eventGridTrigger", event))  # the redelivery
+        rotation_queue.drain()
 
     assert counted.made == 1
     assert token.current()[1] == "password2"
