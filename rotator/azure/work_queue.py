@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, TypeVar
 
 from azure.core.credentials import TokenCredential
-from azure.core.exceptions import AzureError, ResourceNotFoundError
+from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
 
 from rotator.azure.bounds import DEFAULT_BOUNDS, TimeBounds
 from rotator.core.work import poison_entry
@@ -112,11 +113,8 @@ def _send(client: QueueClient, text: str, delay_seconds: int) -> None:
     try:
         client.send_message(encoded, visibility_timeout=delay_seconds or None)
     except ResourceNotFoundError:  # not created by infra (local Azurite): create it, as the first send
-        try:
+        with contextlib.suppress(ResourceExistsError):  # created meanwhile by another sender
             client.create_queue()
-        except AzureError as error:
-            if getattr(error, "status_code", None) != 409:  # created meanwhile by another sender
-                raise
         client.send_message(encoded, visibility_timeout=delay_seconds or None)
 
 

@@ -193,3 +193,50 @@ def binding_setting_differences(functions: Mapping[str, Sequence[Mapping[str, An
                         differences.append(f"function {function!r} binding {binding.get('type')} refers to "
                                            f"%{name}%, which the Bicep does not set")
     return differences
+
+
+# -- the rotation queue ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueueFacts:
+    """What the queue trigger, host.json, the code and the Bicep each say about the rotation queue."""
+
+    trigger_queue: str  # function_app.py's queueTrigger queueName
+    trigger_connection: str
+    bicep_setting: Any  # main.bicep rotatorSettings.ROTATOR_QUEUE
+    storage_queue_param: Any  # what main.bicep passes storage.bicep as queueName
+    storage_queues: list[Any]  # storage.bicep's queue names
+    default_in_bicep: str  # main.bicep param queueName's default
+    default_in_code: str  # rotator/settings.py ROTATOR_QUEUE default
+    host_queues: Mapping[str, Any]  # host.json extensions.queues
+    max_dequeue_in_code: int  # rotator/core/work.py MAX_DEQUEUE_COUNT
+    poison_suffix_in_code: str  # rotator/azure/work_queue.py POISON_SUFFIX
+    thread_count: Any  # function-app.bicep PYTHON_THREADPOOL_THREAD_COUNT
+
+
+def queue_differences(facts: QueueFacts) -> list[str]:
+    """The trigger, the app setting, the storage queues, host.json and the code name one queue and agree on it."""
+    differences = []
+    if facts.trigger_queue != "%ROTATOR_QUEUE%" or facts.trigger_connection != "AzureWebJobsStorage":
+        differences.append(f"the queue trigger listens on {facts.trigger_queue!r} of {facts.trigger_connection!r}, "
+                           "not %ROTATOR_QUEUE% of AzureWebJobsStorage")
+    if facts.bicep_setting != "queueName" or facts.storage_queue_param != "queueName":
+        differences.append("ROTATOR_QUEUE and the storage account's queue are not both main.bicep's queueName")
+    if facts.storage_queues != ["queueName", f"${{queueName}}{facts.poison_suffix_in_code}"]:
+        differences.append(f"storage.bicep creates {facts.storage_queues}, not the queue and its "
+                           f"<queue>{facts.poison_suffix_in_code}")
+    if facts.default_in_bicep != facts.default_in_code:
+        differences.append(f"queueName defaults to {facts.default_in_bicep!r}, ROTATOR_QUEUE to "
+                           f"{facts.default_in_code!r}")
+    if facts.host_queues.get("maxDequeueCount") != facts.max_dequeue_in_code:
+        differences.append(f"host.json maxDequeueCount is {facts.host_queues.get('maxDequeueCount')}, the code "
+                           f"poisons on delivery {facts.max_dequeue_in_code}")
+    if str(facts.host_queues.get("messageEncoding", "base64")).lower() != "base64":
+        differences.append("host.json messageEncoding is not base64, which the rotator sends")
+    in_flight = int(facts.host_queues.get("batchSize", 16)) + int(facts.host_queues.get("newBatchThreshold", 0))
+    if not isinstance(facts.thread_count, str) or not facts.thread_count.isdigit() \
+            or int(facts.thread_count) < in_flight:
+        differences.append(f"PYTHON_THREADPOOL_THREAD_COUNT is {facts.thread_count!r}: fewer threads than the "
+                           f"{in_flight} messages host.json lets an instance run at once")
+    return differences

@@ -219,7 +219,7 @@ def test_throttling_and_server_errors_are_retried(harness: EngineFactory, vault_
     vault_control.reset_counters()
     result = rotate(h)
     assert result.action == "rotated", result
-    assert h.acr.count("tokens.get") == 4  # the read (throttled once, retried), the fence before and after publishing
+    assert h.acr.count("tokens.get") == 3  # the read (throttled once, retried) and the fence after publishing
     assert generate_calls(h) == 2
     assert vault_control.count("secrets.set") == 2
 

@@ -7,13 +7,14 @@ with six fields and seconds first.
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 import pytest
 from croniter import croniter
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rotator.core.schedule import FIELDS, ScheduleError, validate_schedule
+from rotator.core.schedule import FIELDS, ScheduleError, occurrences, validate_schedule
 from rotator.settings import Settings, SettingsError
 
 VALID = [
@@ -110,3 +111,34 @@ def test_single_values_follow_the_field_ranges(values: tuple[int, ...]) -> None:
     else:
         with pytest.raises(ScheduleError, match="is out of range"):
             validate_schedule(expression)
+
+
+# --- when it fires (the health check's "is the last scan overdue?") -------------------------------------
+
+AFTER = datetime(2026, 1, 2, 10, 0, 7, tzinfo=UTC)  # a Friday
+
+
+@pytest.mark.parametrize("expression", ["0 0 */6 * * *", "0 */5 * * * *", "*/30 * * * * *", "0 0 5/2 * * *",
+                                        "0 0 0 1 Jan *", "59 59 23 31 12 *", "0 0 9-17 * * *"])
+def test_occurrences_agree_with_croniter_where_no_weekday_is_named(expression: str) -> None:
+    """croniter reads day and day-of-week with Unix cron's OR; without a weekday the two rules agree."""
+    expected = croniter(expression, AFTER, second_at_beginning=True)
+    assert occurrences(expression, AFTER, 3) == [expected.get_next(datetime) for _ in range(3)]
+
+
+def test_day_and_weekday_must_both_match_as_in_ncrontab() -> None:
+    """NCrontab fires when every field matches: the 13th only when it is a Friday."""
+    found = occurrences("0 0 0 13 * Fri", AFTER, 2)
+
+    assert found == [datetime(2026, 2, 13, tzinfo=UTC), datetime(2026, 3, 13, tzinfo=UTC)]
+    assert all(moment.weekday() == 4 for moment in found)
+
+
+def test_weekdays_count_from_sunday() -> None:
+    assert occurrences("0 30 9 * * Mon-Fri", AFTER, 2) == [datetime(2026, 1, 5, 9, 30, tzinfo=UTC),
+                                                         datetime(2026, 1, 6, 9, 30, tzinfo=UTC)]
+    assert occurrences("0 0 0 * * 0", AFTER, 1) == [datetime(2026, 1, 4, tzinfo=UTC)]
+
+
+def test_a_schedule_that_never_fires_has_no_occurrence() -> None:
+    assert occurrences("0 0 0 30 Feb *", AFTER, 2) == []
