@@ -22,7 +22,8 @@ NEVER = datetime(9999, 12, 31, tzinfo=UTC)
 
 def state(registry: str, name: str, active: str | None, expiries: dict[str, datetime], enabled: bool = True,
           certificates: tuple[CertificateSlot, ...] = ()) -> tuple[TokenState, SecretState | None]:
-    passwords = {slot: PasswordSlot(slot, NOW - 10 * DAY, expiry) for slot, expiry in expiries.items()}  # type: ignore[misc]
+    passwords = {slot: PasswordSlot(slot, NOW - 10 * DAY, expiry)  # type: ignore[arg-type]
+                 for slot, expiry in expiries.items()}
     token = TokenState(RegistryId("sub", "rg", registry), f"{registry}.azurecr.io", name, enabled, "Succeeded",
                        passwords, certificates)  # type: ignore[arg-type]
     secret = None if active is None else SecretState(
@@ -110,7 +111,7 @@ def test_a_skip_token_from_a_replaced_record_or_made_up_is_refused() -> None:
 
 def summary_at(started: datetime, **changes: object) -> ScanSummary:
     summary = summarize(started, started + timedelta(seconds=30), "timer", "enqueue", STATES[:1], [])
-    return ScanSummary(**{**summary.__dict__, **changes})  # type: ignore[arg-type]
+    return ScanSummary(**{**summary.__dict__, **changes})
 
 
 def verdict(summary: ScanSummary | None, poison: int = 0, now: datetime = NOW) -> list[str]:
