@@ -44,8 +44,7 @@ def seed(acr: AcrControl, engine_env: dict[str, str], registries: int, tokens: i
     from azure.identity import DefaultAzureCredential
     from azure.keyvault.secrets import SecretClient
 
-    client = SecretClient(engine_env["ROTATOR_VAULT_URL"], DefaultAzureCredential(), verify_challenge_resource=False,
-                          api_version=engine_env["ROTATOR_KEYVAULT_API_VERSION"])
+    client = SecretClient(engine_env["ROTATOR_VAULT_URL"], DefaultAzureCredential())
     made = []
     per_registry = tokens // registries
     due_every = round(1 / due_fraction) if due_fraction else 0

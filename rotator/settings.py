@@ -2,8 +2,8 @@
 
 Every `ROTATOR_*` setting the code reads is declared in `SETTINGS` (infra tests cross-check the
 Bicep app settings against it). A bad value raises SettingsError naming the setting.
-Defaults are the Azure (production) values; only the env printed by `python -m devstack up`
-relaxes anything for the local stand-ins.
+Defaults are the Azure (production) values. The env printed by `python -m devstack up` only points
+endpoints and trust at the local stand-ins; it relaxes nothing.
 """
 
 from __future__ import annotations
@@ -51,17 +51,10 @@ SETTINGS: tuple[SettingDoc, ...] = (
                "Blob container holding one lease blob per token."),
     SettingDoc("ROTATOR_SCHEDULE", "0 0 */6 * * *", "NCRONTAB schedule of the timer scan (six fields, seconds first)."),
     SettingDoc("ROTATOR_ARM_ENDPOINT", AZURE_ARM_ENDPOINT, "Azure Resource Manager endpoint."),
-    SettingDoc("ROTATOR_KEYVAULT_API_VERSION", "",
-               "Key Vault REST API version; empty = the SDK's default. The stand-ins need 2025-07-01."),
-    SettingDoc("ROTATOR_KEYVAULT_VERIFY_CHALLENGE_RESOURCE", "true",
-               "Check that Key Vault's auth challenge names a vault.azure.net resource. "
-               "Only the stand-ins turn it off."),
 )
 SETTING_NAMES = frozenset(s.name for s in SETTINGS)
 _DEFAULTS = {s.name: s.default for s in SETTINGS}
 _PATTERN = re.compile(r"^[A-Za-z0-9*?\[\]!._-]+$")
-# Key Vault REST API versions: 7.4, 7.6-preview.2, 2025-07-01, ...
-_API_VERSION = re.compile(r"(\d+\.\d+|\d{4}-\d{2}-\d{2})(-preview(\.\d+)?)?", re.ASCII)
 # One NCRONTAB field: a list of `*`, numbers or ranges, each with an optional /step; month and
 # day-of-week (the last two fields) may also use names (Jan, Mon-Fri).
 _CRON_NUMERIC = r"(\*|\d+(-\d+)?)(/\d+)?"
@@ -87,8 +80,6 @@ class Settings:
     lease_container: str
     schedule: str
     arm_endpoint: str
-    keyvault_api_version: str | None
-    keyvault_verify_challenge_resource: bool
     storage_connection: str  # AzureWebJobsStorage connection string, or "" when identity-based
     storage_blob_url: str  # AzureWebJobsStorage__blobServiceUri (identity-based), or ""
 
@@ -117,8 +108,6 @@ class Settings:
             lease_container=reader.container("ROTATOR_LEASE_CONTAINER"),
             schedule=reader.schedule("ROTATOR_SCHEDULE"),
             arm_endpoint=reader.https_url("ROTATOR_ARM_ENDPOINT").rstrip("/"),
-            keyvault_api_version=reader.api_version("ROTATOR_KEYVAULT_API_VERSION"),
-            keyvault_verify_challenge_resource=reader.boolean("ROTATOR_KEYVAULT_VERIFY_CHALLENGE_RESOURCE"),
             storage_connection=env.get("AzureWebJobsStorage", "").strip(),
             storage_blob_url=env.get("AzureWebJobsStorage__blobServiceUri", "").strip(),
         )
@@ -190,12 +179,6 @@ class _Reader:
             raise SettingsError(f"{name} must be an NCRONTAB expression with six fields (seconds first), "
                                 f"got {value!r}")
         return value
-
-    def api_version(self, name: str) -> str | None:
-        value = self.text(name)
-        if value and not _API_VERSION.fullmatch(value):
-            raise SettingsError(f"{name} must be a Key Vault API version such as 7.6 or 2025-07-01, got {value!r}")
-        return value or None
 
     def targets(self, required: bool) -> tuple[TargetScope, ...]:
         raw = self.text("ROTATOR_REGISTRIES")

@@ -21,10 +21,8 @@ def build_engine(settings: Settings) -> Engine:
     return Engine(
         settings=settings,
         acr=Acr(credential, settings.arm_endpoint),
-        vault=Vault(credential, settings.vault_url, settings.keyvault_api_version,
-                    settings.keyvault_verify_challenge_resource),
-        certificates=VaultCertificates(credential, settings.vault_url, settings.keyvault_api_version,
-                                       settings.keyvault_verify_challenge_resource),
+        vault=Vault(credential, settings.vault_url),
+        certificates=VaultCertificates(credential, settings.vault_url),
         locks=TokenLocks(settings.storage_connection, settings.storage_blob_url, credential,
                          settings.lease_container),
         login=RegistryLogin(),

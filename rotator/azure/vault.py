@@ -35,23 +35,14 @@ DOCKERCONFIG_SUFFIX = "-dockerconfigjson"
 DOCKERCONFIG_CONTENT_TYPE = "application/vnd.docker.dockerconfigjson"
 
 
-def client_options(api_version: str | None, verify_challenge_resource: bool) -> dict[str, object]:
-    """Key Vault client options from settings: the API version pin and the challenge check."""
-    options: dict[str, object] = {"verify_challenge_resource": verify_challenge_resource}
-    if api_version:
-        options["api_version"] = api_version
-    return options
-
-
 class Vault:
     """Adapter over SecretClient: `rotator.core.model` objects in and out, never a logged value."""
 
-    def __init__(self, credential: TokenCredential, vault_url: str, api_version: str | None,
-                 verify_challenge_resource: bool) -> None:
+    def __init__(self, credential: TokenCredential, vault_url: str) -> None:
+        """The SDK's defaults: its API version and its check of the vault's auth challenge."""
         from azure.keyvault.secrets import SecretClient
 
-        self._client: SecretClient = SecretClient(
-            vault_url, credential, **client_options(api_version, verify_challenge_resource))
+        self._client: SecretClient = SecretClient(vault_url, credential)
 
     def tagged_secrets(self) -> Iterator[SecretState]:
         """Every password and companion secret carrying the rotator's tags: one paged listing, no reads."""

@@ -16,7 +16,6 @@ from azure.core.credentials import TokenCredential
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from rotator.azure.vault import client_options
 from rotator.core.model import TAG_REGISTRY, TAG_TOKEN
 
 if TYPE_CHECKING:
@@ -35,12 +34,11 @@ class VaultCertificate:
 
 
 class VaultCertificates:
-    def __init__(self, credential: TokenCredential, vault_url: str, api_version: str | None,
-                 verify_challenge_resource: bool) -> None:
+    def __init__(self, credential: TokenCredential, vault_url: str) -> None:
+        """The SDK's defaults, like the secrets adapter: its API version and its challenge check."""
         from azure.keyvault.certificates import CertificateClient
 
-        self._client: CertificateClient = CertificateClient(
-            vault_url, credential, **client_options(api_version, verify_challenge_resource))
+        self._client: CertificateClient = CertificateClient(vault_url, credential)
 
     def tagged(self) -> Iterator[VaultCertificate]:
         """Every certificate mapped to a token: one paged listing."""

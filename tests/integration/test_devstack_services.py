@@ -19,10 +19,6 @@ from rotator.core.resource_ids import RegistryId
 from tests.certs import pem, pkcs8, self_signed, thumbprint
 
 
-def keyvault_options(stack: Stack) -> dict[str, object]:
-    return {"api_version": stack.env["ROTATOR_KEYVAULT_API_VERSION"], "verify_challenge_resource": False}
-
-
 def test_blob_lease_acquire_conflict_renew_release(stack: Stack) -> None:
     service = BlobServiceClient.from_connection_string(stack.env["AzureWebJobsStorage"])
     container = service.get_container_client(f"leases-{uuid.uuid4().hex[:8]}")
@@ -41,7 +37,7 @@ def test_blob_lease_acquire_conflict_renew_release(stack: Stack) -> None:
 
 
 def test_secret_versions_tags_and_expiry_with_default_credential(stack: Stack) -> None:
-    client = SecretClient(stack.env["ROTATOR_VAULT_URL"], DefaultAzureCredential(), **keyvault_options(stack))
+    client = SecretClient(stack.env["ROTATOR_VAULT_URL"], DefaultAzureCredential())
     name = f"devstack-{uuid.uuid4().hex[:8]}"
     expires = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=90)
     first = client.set_secret(name, "one", tags={"acr-slot": "password1"}, content_type="text/plain",
@@ -60,7 +56,7 @@ def test_secret_versions_tags_and_expiry_with_default_credential(stack: Stack) -
 def test_certificate_import_and_public_read_back(stack: Stack) -> None:
     certificate, key = self_signed(common_name="devstack import", days=30)
     pem_bundle = pem(certificate) + pkcs8(key)
-    client = CertificateClient(stack.env["ROTATOR_VAULT_URL"], DefaultAzureCredential(), **keyvault_options(stack))
+    client = CertificateClient(stack.env["ROTATOR_VAULT_URL"], DefaultAzureCredential())
     name = f"devstack-cert-{uuid.uuid4().hex[:8]}"
     policy = CertificatePolicy(issuer_name="Self", subject="CN=devstack import",
                                content_type=CertificateContentType.pem)
