@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
 import re
 import threading
 import uuid
@@ -283,7 +284,7 @@ def completed(poller: LROPoller[T]) -> T:
 
 def inner_code(error: HttpResponseError) -> str | None:
     assert error.response is not None
-    inner = error.response.json()["error"].get("innererror") or {}
+    inner = json.loads(error.response.text())["error"].get("innererror") or {}
     return inner.get("code")
 
 
