@@ -81,11 +81,13 @@ def token(owner: Registry, record: Token) -> dict[str, Any]:
         "provisioningState": record.provisioning_state,
         "status": "enabled" if record.enabled else "disabled",
         "credentials": {
-            "certificates": [{"name": slot, "thumbprint": cert.thumbprint, "expiry": format_datetime(cert.expiry)}
-                             for slot, cert in sorted(record.certificates.items())],
             "passwords": [_password(slot, p, with_value=False) for slot, p in sorted(record.passwords.items())],
         },
     }
+    if record.certificates:  # a 2026 recording leaves the key out when there are none
+        properties["credentials"]["certificates"] = [
+            {"name": slot, "thumbprint": cert.thumbprint, "expiry": format_datetime(cert.expiry)}
+            for slot, cert in sorted(record.certificates.items())]
     if record.scope_map_id is not None:
         properties["scopeMapId"] = record.scope_map_id
     return {"id": owner.child_id("tokens", record.name), "name": record.name, "type": TOKEN_TYPE,
