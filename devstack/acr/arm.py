@@ -171,7 +171,7 @@ class AcrService(Service):
                 here = f"{self.base_url(request)}{request.path}?{urlencode(request.query)}"
                 return Response(202, None, {"Location": here, **retry})
             return Response(200, operation.result)
-        return Response(200, {"status": operation.status}, retry if operation.ended is None else {})
+        return Response(200, {"status": operation.status}, retry)  # recorded: Retry-After even once Succeeded
 
     def begin(self, record: Provisioned, state: str, prefix: str) -> Operation:
         """Put `record` in `state` (Creating/Updating) until a new operation ends (caller holds the lock)."""

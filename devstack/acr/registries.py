@@ -1,4 +1,5 @@
-"""ARM routes for registries: create (long-running), get, list by subscription / resource group, delete.
+"""ARM routes for registries: create (200 `Succeeded` at once, as recorded), get, list by subscription /
+resource group, delete.
 
 Creating a registry starts its login server; deleting it stops it. Registry names are
 global and case-insensitive, like the DNS names they stand for in Azure.
@@ -107,9 +108,7 @@ def register(service: AcrService) -> None:
             registry = create_registry(service, subscription, resource_group, name, location=body["location"],
                                        sku=body["sku"]["name"], tags=body.get("tags"),
                                        admin_user_enabled=bool(properties.get("adminUserEnabled", False)))
-            operation = service.begin(registry, "Creating", "registry")
-            return Response(201, render.registry(registry),
-                            service.operation_headers(request, registry.id, operation))
+            return Response(200, render.registry(registry))  # recorded (2020, 2026): 200 Succeeded, no LRO
 
     @service.arm_route("DELETE", REGISTRY_PATH, "registries.delete")
     def delete(request: Request) -> Response:
