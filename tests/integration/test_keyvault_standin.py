@@ -199,6 +199,44 @@ def test_injected_429_with_retry_after_is_retried_by_the_sdk(vault: Vault) -> No
     assert vault.control("GET", "counters").json()["secrets.get"] == before + 2
 
 
+def test_vault_limits_answer_429_throttled_with_retry_after(vault: Vault) -> None:
+    control = VaultControl(vault.url, verify=vault.ca)
+    token, _ = bearer.issue(vault.signing_key, resource(vault))
+    headers = {"Authorization": f"Bearer {token}"}
+    before = control.throttled()
+    control.set_limits(transactions=(2, 0.1), secret_create=(1, 0.1))
+    try:
+        reads = [requests.get(f"{vault.url}secrets?api-version={SDK_API_VERSION}", headers=headers, verify=vault.ca,
+                              timeout=10) for _ in range(3)]
+        creates = [requests.put(f"{vault.url}secrets/{unique('limited')}?api-version={SDK_API_VERSION}",
+                                json={"value": "v"}, headers=headers, verify=vault.ca, timeout=10) for _ in range(2)]
+        throttled = control.throttled()
+    finally:
+        control.set_limits(reset=True)
+
+    assert [r.status_code for r in reads] == [200, 200, 429]
+    assert [r.status_code for r in creates] == [200, 429]  # creations have their own, smaller budget
+    assert reads[2].headers["Retry-After"] == "10"
+    assert reads[2].json() == {"error": {"code": "Throttled", "message": "Request was not processed because too many "
+                                         "requests were received. Reason: VaultRequestTypeLimitReached"}}
+    assert throttled - before == 2
+
+
+def test_the_sdk_absorbs_vault_throttling(vault: Vault) -> None:
+    control = VaultControl(vault.url, verify=vault.ca)
+    client = secret_client(vault)
+    names = [unique("absorbed") for _ in range(3)]
+    before = control.throttled()
+    control.set_limits(secret_create=(1, 2))
+    try:
+        written = [client.set_secret(name, name).name for name in names]
+        throttled = control.throttled()
+    finally:
+        control.set_limits(reset=True)
+    assert written == names and throttled > before
+    assert [client.get_secret(name).value for name in names] == names
+
+
 # -- secrets -------------------------------------------------------------------------------------
 
 def test_set_secret_with_tags_content_type_and_expiry_reads_back(vault: Vault) -> None:
