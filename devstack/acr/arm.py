@@ -103,7 +103,7 @@ class AcrService(Service):
                 remaining: dict[str, str] = {}
                 try:
                     self._authenticate(request)
-                    remaining = arm_throttle(self, request)
+                    remaining = arm_throttle(self, request, operation)
                     check_api_version(request)
                     check_size(request)
                     response = handler(request)

@@ -34,8 +34,9 @@ def arm_limiter() -> Limiter:
     return Limiter(LIMITS)
 
 
-def arm_throttle(service: AcrService, request: Request) -> dict[str, str]:
-    """Take the request's tokens and return the rate-limit headers, or raise ARM's 429 (counted as `throttled`).
+def arm_throttle(service: AcrService, request: Request, operation: str) -> dict[str, str]:
+    """Take the request's tokens and return the rate-limit headers, or raise ARM's 429 (counted as `throttled`
+    and `throttled.<operation>`).
 
     Call after authentication: the principal is the bearer token's `oid` (else `sub`).
     """
@@ -47,6 +48,7 @@ def arm_throttle(service: AcrService, request: Request) -> dict[str, str]:
     if verdict.allowed:
         return headers
     service.count("throttled")
+    service.count(f"throttled.{operation}")
     actor = f" actor '{principal}'" if verdict.refused_by == kind else ""
     raise ArmError(429, "SubscriptionRequestsThrottled",
                    f"Number of '{verb}' requests for subscription '{subscription}'{actor} exceeded. Please try again "
