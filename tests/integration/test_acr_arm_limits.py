@@ -77,7 +77,7 @@ def test_the_sdk_absorbs_throttling_by_honouring_retry_after(arm: ArmStandIn) ->
     arm.control.set_limits(reads=(2, 2))
     client = arm.client()
 
-    names = [t.name for t in client.tokens.list(RESOURCE_GROUP, "limitsreg02")]
+    names = [str(t.name) for t in client.tokens.list(RESOURCE_GROUP, "limitsreg02")]
     gets = [client.tokens.get(RESOURCE_GROUP, "limitsreg02", name).name for name in names]
 
     assert gets == names == [f"tok-{i:02d}" for i in range(6)]  # creation order
