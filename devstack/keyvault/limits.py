@@ -29,9 +29,12 @@ def vault_limiter() -> Limiter:
 
 
 def vault_throttle(service: KeyVaultService, request: Request) -> None:
-    """Take the request's token, or raise the 429 Key Vault answers (counted as `throttled`)."""
+    """Take the request's token, or raise the 429 Key Vault answers (counted as `throttled` and
+    `throttled.<limit>`: `throttled.secret-create` or `throttled.transactions`)."""
     creates = _CREATES.match(request.path) is not None and request.method in ("PUT", "POST")
-    verdict = service.limiter.take([Charge("secret-create" if creates else "transactions", ("vault",))])
+    limit = "secret-create" if creates else "transactions"
+    verdict = service.limiter.take([Charge(limit, ("vault",))])
     if not verdict.allowed:
         service.count("throttled")
+        service.count(f"throttled.{limit}")
         raise throttled(verdict.retry_after)
