@@ -40,6 +40,7 @@ from devstack import bearer, tls
 from devstack.control import VaultControl
 from devstack.httpbase import serve
 from devstack.keyvault import TENANT_ID, KeyVaultService, build_service
+from devstack.keyvault.service import SOFT_DELETE_SECONDS
 from tests.certs import PrivateKey, pem, pkcs8, self_signed, thumbprint
 
 VERSION_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -96,6 +97,7 @@ def _no_leftover_faults(vault: Vault) -> Iterator[None]:
     yield
     vault.control("DELETE", "faults")
     vault.control("POST", "clock", {"offset_seconds": 0})
+    vault.control("POST", "soft-delete", {"seconds": SOFT_DELETE_SECONDS})
 
 
 def secret_client(vault: Vault, url: str | None = None) -> SecretClient:
@@ -563,3 +565,26 @@ def test_certificate_delete_takes_backing_secret_and_purge_frees_the_name(vault:
         client.import_certificate(name, bundle, policy=PEM_POLICY)
     client.purge_deleted_certificate(name)
     assert client.import_certificate(name, bundle, policy=PEM_POLICY).name == name
+
+
+def test_certificate_soft_delete_is_asynchronous_too(vault: Vault, rsa_key: rsa.RSAPrivateKey) -> None:
+    control = VaultControl(vault.url, verify=vault.ca)
+    client = certificate_client(vault)
+    name = unique("deleting-cert")
+    bundle = pkcs8(rsa_key) + pem(partner_certificate(rsa_key))
+    client.import_certificate(name, bundle, policy=PEM_POLICY)
+    control.set_soft_delete_delay(3600)
+    try:
+        client.begin_delete_certificate(name)  # the DELETE only; the poller is not waited on
+        with pytest.raises(ResourceNotFoundError):
+            client.get_deleted_certificate(name)
+        for attempt in (lambda: client.import_certificate(name, bundle, policy=PEM_POLICY),
+                        lambda: client.purge_deleted_certificate(name),
+                        lambda: secret_client(vault).set_secret(name, "the backing secret's name")):
+            with pytest.raises(ResourceExistsError) as in_progress:
+                attempt()
+            assert inner_code(in_progress.value) == "ObjectIsBeingDeleted"
+    finally:
+        control.set_soft_delete_delay(0)
+    assert client.get_deleted_certificate(name).name == name
+    client.purge_deleted_certificate(name)

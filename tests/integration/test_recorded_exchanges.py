@@ -23,6 +23,7 @@ from azure.identity import DefaultAzureCredential
 
 from devstack.acr.validation import SUPPORTED_API_VERSIONS
 from devstack.control import AcrControl, VaultControl
+from devstack.keyvault.service import SOFT_DELETE_SECONDS
 from devstack.stack import Stack
 
 RECORDINGS = Path(__file__).resolve().parents[1] / "fixtures" / "recordings"
@@ -175,7 +176,7 @@ def test_secret_crud_2026_replays_with_asynchronous_delete(stack: Stack) -> None
             assert_like(expected["body"], response.json(), exchange["name"], frozenset({"id", "recoveryId"}))
             version = version or response.json().get("id", "/").rsplit("/", 1)[1]
     finally:
-        control.set_soft_delete_delay(3)
+        control.set_soft_delete_delay(SOFT_DELETE_SECONDS)
 
 
 def send_vault(vault: str, request: dict[str, Any], version: str,
