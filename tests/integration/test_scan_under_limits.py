@@ -15,6 +15,8 @@ from azure.keyvault.secrets import SecretClient
 
 from devstack.control import AcrControl, Control, password_spec, token_spec
 from rotator.core.model import secret_name
+from rotator.core.resource_ids import parse_registry_id
+from rotator.protocols import password_rotation
 from rotator.protocols.scan import run_scan
 
 from .conftest import EngineFactory
@@ -58,3 +60,20 @@ def test_throttled_scan_rotates_each_due_token_exactly_once(harness: EngineFacto
         versions = list(client.list_properties_of_secret_versions(secret_name(h.registry.name, name)))
         assert len(versions) == 1, f"{name}: {len(versions)} versions"  # one publication per token
     assert {r.action for r in run_scan(h.engine)} == {"skipped"}  # and nothing is left to do
+
+
+def test_a_throttled_generate_credentials_is_retried_after_its_retry_after(harness: EngineFactory,
+                                                                          acr_control: AcrControl) -> None:
+    """generateCredentials is a POST, which azure-core does not retry by default; ARM refuses throttled
+    requests before running them, so the rotator's client retries it after Retry-After (rotator/azure/acr.py)."""
+    now = time.time()
+    h = harness([token_spec(f"due-{i}", passwords={"password1": password_spec(now + 5 * DAY)}) for i in range(2)])
+    acr_control.reset_counters()
+    acr_control.set_limits(writes=(1, 0.5))  # one write, then one every 2 s
+    try:
+        results = [password_rotation.rotate(h.engine, parse_registry_id(h.registry.id), h.registry.login_server,
+                                            f"due-{i}") for i in range(2)]
+    finally:
+        acr_control.set_limits(reset=True)
+    assert [r.action for r in results] == ["rotated", "rotated"]
+    assert acr_control.count("throttled.registries.generateCredentials") >= 1
