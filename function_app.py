@@ -93,6 +93,12 @@ def put_certificate(req: func.HttpRequest) -> func.HttpResponse:
     return _http("put_certificate", req)
 
 
+@app.function_name("doctor")
+@app.route(route="doctor", methods=[func.HttpMethod.GET])
+def doctor(req: func.HttpRequest) -> func.HttpResponse:
+    return _http("doctor", req)
+
+
 @app.function_name("openapi")
 @app.route(route="openapi.json", methods=[func.HttpMethod.GET])
 def openapi(req: func.HttpRequest) -> func.HttpResponse:

@@ -2,15 +2,26 @@
 
 `Control` speaks what every httpbase stand-in has (health, counters, faults, clock, and the
 throttling limits of those that throttle); `VaultControl` adds how long Key Vault's soft delete
-takes; `AcrControl` adds the ACR stand-in's switches, seeding and password read-out.
+takes; `AcrControl` adds the ACR stand-in's switches, seeding and password read-out;
+`AuthzControl` the stack's principals, roles and role assignments (served by the ARM stand-in).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
+
+from devstack.authz.store import APP, OPERATOR, Principal
+
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
+
+__all__ = ["APP", "OPERATOR", "AcrControl", "AuthzControl", "Control", "ControlError", "Principal",
+           "RoleAssignment", "SeededPassword", "SeededRegistry", "SeededToken", "credential_for",
+           "operator_credential", "password_spec", "token_spec"]
 
 PREFIX = "/_devstack/"
 
@@ -197,3 +208,78 @@ class AcrControl(Control):
     def reset(self) -> None:
         """Forget every registry and restore every switch, fault, counter and the clock."""
         self._call("POST", "reset")
+
+
+@dataclass(frozen=True)
+class RoleAssignment:
+    id: str
+    principal_id: str
+    role: str  # role definition GUID
+    scope: str
+    source: str
+
+
+def _assignment(data: dict[str, Any]) -> RoleAssignment:
+    return RoleAssignment(data["id"], data["principal_id"], data["role"], data["scope"], data["source"])
+
+
+class AuthzControl(Control):
+    """The stack's RBAC (at the ARM stand-in's base URL): who exists, which roles, assigned where.
+
+    A new stack holds what infra/ grants the function app's system-assigned identity (`APP`), each
+    registry getting the registry grants when it is created, and an `OPERATOR` for test setup.
+    """
+
+    def state(self) -> dict[str, Any]:
+        """Principals, role definitions and role assignments, as the stand-ins read them."""
+        return dict(self._call("GET", "authz"))
+
+    def create_principal(self, name: str) -> Principal:
+        """A new user-assigned identity with no roles (select it with AZURE_CLIENT_ID=<client_id>)."""
+        data = self._call("POST", "authz/principals", {"name": name})
+        return Principal(data["name"], data["object_id"], data["client_id"], data["kind"])
+
+    def define_role(self, role_name: str, *, actions: Sequence[str] = (), not_actions: Sequence[str] = (),
+                    data_actions: Sequence[str] = (), not_data_actions: Sequence[str] = ()) -> str:
+        """A custom role with one permission block; returns its GUID."""
+        block = {"actions": list(actions), "notActions": list(not_actions), "dataActions": list(data_actions),
+                 "notDataActions": list(not_data_actions)}
+        made = self._call("POST", "authz/role-definitions", {"roleName": role_name, "permissions": [block]})
+        return str(made["name"])
+
+    def role_definition(self, role: str) -> dict[str, Any]:
+        """A role definition by GUID or display name (KeyError when there is none)."""
+        for definition in self.state()["role_definitions"]:
+            if role.lower() in (definition["name"], definition["roleName"].lower()):
+                return dict(definition)
+        raise KeyError(role)
+
+    def assign(self, principal_id: str, role: str, scope: str) -> RoleAssignment:
+        """Give the principal (object ID) a role (GUID or display name) at a scope ('/' or a resource ID)."""
+        return _assignment(self._call("POST", "authz/role-assignments",
+                                      {"principal": principal_id, "role": role, "scope": scope}))
+
+    def unassign(self, assignment_id: str) -> None:
+        self._call("DELETE", f"authz/role-assignments/{assignment_id}")
+
+    def assignments(self, principal_id: str | None = None) -> list[RoleAssignment]:
+        found = [_assignment(a) for a in self.state()["role_assignments"]]
+        return [a for a in found if principal_id is None or a.principal_id.lower() == principal_id.lower()]
+
+    def reset_roles(self) -> None:
+        """Back to a new stack's principals, roles and assignments (registries keep no grants)."""
+        self._call("POST", "authz/reset")
+
+
+def credential_for(principal: Principal) -> TokenCredential:
+    """A credential for a stack principal, through the stack's identity endpoint (its env must be exported)."""
+    from azure.identity import ManagedIdentityCredential
+
+    if principal.kind == "system-assigned":
+        return ManagedIdentityCredential()
+    return ManagedIdentityCredential(client_id=principal.client_id)
+
+
+def operator_credential() -> TokenCredential:
+    """The stack operator (Owner, Key Vault Administrator): for setup the app's own roles do not allow."""
+    return credential_for(OPERATOR)

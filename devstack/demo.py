@@ -1,8 +1,9 @@
 """`./run demo`: a full rotation against the local stand-ins, printed for people.
 
-Starts a stack, seeds a registry with tokens in every interesting state, shows a dry run, runs
-a real scan, prints the status table, and logs in with `skopeo` using what Key Vault now
-holds. Passwords are never printed. The stack is stopped at the end.
+Starts a stack, seeds a registry with tokens in every interesting state, asks the doctor whether
+the app's identity (holding exactly what infra/ grants) has what it needs, shows a dry run, runs a
+real scan, prints the status table, and logs in with `skopeo` using what Key Vault now holds.
+Passwords are never printed. The stack is stopped at the end.
 """
 
 from __future__ import annotations
@@ -93,19 +94,21 @@ def run(stack: Stack) -> int:
     acr = AcrControl(stack.url("acr"), verify=str(stack.ca_file))
     banner("1. Seed the ACR stand-in")
     os.environ["ROTATOR_REGISTRIES"] = seed(acr, stack)
-    banner("2. Dry run: what would happen (nothing is written)")
+    banner("2. Doctor: may the app's identity do its job? (exactly the roles infra/ grants)")
+    failed = cli("doctor")
+    banner("3. Dry run: what would happen (nothing is written)")
     cli("scan", "--dry-run")
-    banner("3. Scan: rotate what is due, adopt the token without a secret")
+    banner("4. Scan: rotate what is due, adopt the token without a secret")
     acr.reset_counters()
-    failed = cli("scan")
+    failed |= cli("scan")
     counters = acr.counters()
     print(f"ARM calls: {sum(counters.values())} ({counters.get('registries.generateCredentials', 0)} "
           "generateCredentials, each for one standby slot)")
-    banner("4. Status after the scan")
+    banner("5. Status after the scan")
     cli("status")
-    banner("5. A second scan finds nothing due")
+    banner("6. A second scan finds nothing due")
     failed |= cli("scan")
-    banner("6. Log in with what Key Vault now holds (skopeo, the real client)")
+    banner("7. Log in with what Key Vault now holds (skopeo, the real client)")
     logged_in = login_with_vault_values(stack, ["fresh-ci", "due-cluster", "expired-partner", "never-managed"])
     return 0 if logged_in and not failed else 1
 

@@ -1,8 +1,10 @@
-"""`python -m devstack.functions_host`: serve function_app's HTTP functions locally, as the Functions host would.
+"""`python -m devstack.functions_host`: run function_app's HTTP and queue functions locally, as the Functions host.
 
 Why: the Functions host comes with Azure Functions Core Tools (downloaded from a CDN at install), yet
-the tests, the demo and schemathesis need the HTTP API on a socket without it. This server does what
-the host and the Python worker do for HTTP, and nothing else:
+the tests, the demo and schemathesis need the HTTP API on a socket without it, and the queue trigger
+needs instances polling Azurite. For queue triggers it starts `--instances N` worker processes
+(`devstack.queue_host`, which says what it reproduces) and stops them by PID on SIGTERM or Ctrl+C.
+For HTTP this server does what the host and the Python worker do, and nothing else:
 
 - indexes `function_app` like the worker (the one `FunctionApp`, `get_functions()`), and routes
   `/api/<route>` by each `httpTrigger` binding's route template and methods. Like the host, a
@@ -11,7 +13,8 @@ the host and the Python worker do for HTTP, and nothing else:
 - builds the trigger input as the worker does, `Datum(type="http")` decoded by azure.functions'
   own `httpTrigger` converter (the body as bytes, as the worker gets it with RawHttpBodyBytes),
   calls the real function object, and encodes its return through the `http` output converter;
-- answers an unhandled exception with 500 and no body, as the host does.
+- answers an unhandled exception with 500 and no body, as the host does;
+- refuses a request whose body length cannot be trusted (see `body_length`) and closes the connection.
 
 Plain HTTP on 127.0.0.1, like `func start` on http://localhost:7071: a local development server
 only. Run it with the stand-ins' env: `eval "$(python -m devstack up)"` first. The key comes
@@ -22,23 +25,28 @@ from __future__ import annotations
 
 import argparse
 import hmac
-import importlib
 import json
 import re
 import secrets
+import signal
 import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
+
+from devstack.app_index import load_app, triggered_by
 
 KEY_ENV = "DEVSTACK_FUNCTION_KEY"
 URL_ENV = "DEVSTACK_FUNCTIONS_URL"
 ROUTE_PREFIX = "api"  # host.json extensions.http.routePrefix
 MAX_REQUEST_BYTES = 4 * 1024 * 1024  # the app limits bodies to 64 KiB itself; this only bounds the server
+SOCKET_TIMEOUT_SECONDS = 30  # the bound on a stalled or idle client connection
 _PARAMETER = re.compile(r"\{(\w+)(?::[^}?]*)?(\?)?\}")
+_DIGITS = re.compile(r"[0-9]{1,18}")  # RFC 9110: 1*DIGIT; longer overflows a 64-bit length: a 400, as in Kestrel
 
 
 @dataclass(frozen=True)
@@ -65,17 +73,6 @@ class Reply:
     body: bytes
 
 
-def load_app(module_name: str = "function_app") -> Any:
-    """The module's one FunctionApp, found the way the worker finds it (exactly one allowed)."""
-    import azure.functions as func
-
-    module = importlib.import_module(module_name)
-    apps = [value for value in vars(module).values() if isinstance(value, func.FunctionRegister)]
-    if len(apps) != 1:
-        raise RuntimeError(f"{module_name} defines {len(apps)} function apps; the worker needs exactly one")
-    return apps[0]
-
-
 def route_pattern(route: str) -> re.Pattern[str]:
     """A host route template (`tokens/{registry}/{token}`, `{name?}` optional) as a regex on the raw path."""
     pattern, position = "", 0
@@ -94,11 +91,7 @@ def http_functions(functions: Iterable[Any]) -> list[HttpFunction]:
     Most literal route segments first, as the host prefers literal routes over parameters.
     """
     found = []
-    for function in functions:
-        bindings = [json.loads(raw) for raw in function.get_raw_bindings()]
-        trigger = next((b for b in bindings if b.get("type") == "httpTrigger"), None)
-        if trigger is None:
-            continue
+    for function, trigger, _ in triggered_by(functions, "httpTrigger"):
         route = str(trigger.get("route") or function.get_function_name())
         methods = trigger.get("methods") or ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
         found.append(HttpFunction(
@@ -169,19 +162,38 @@ def _query(raw: str) -> dict[str, str]:
     return {name: ",".join(items) for name, items in values.items()}
 
 
+def body_length(content_lengths: list[str], chunked: bool) -> int | Reply:
+    """The request body's length, or the answer for a framing that cannot be trusted (RFC 9112 section 6).
+
+    Why so strict: a wrong length desynchronises the connection (a hang, or the rest of the body read
+    as the next request). `Transfer-Encoding` with `Content-Length` is ambiguous (400); a chunked body
+    alone is not read by this server (411); a length that is not a whole decimal number, or repeated
+    with different values, is a 400; above MAX_REQUEST_BYTES a 413. The caller closes the connection.
+    """
+    values = {value.strip() for header in content_lengths for value in header.split(",")}
+    if chunked:
+        return Reply(400 if values else 411, {}, b"")
+    if len(values) > 1 or any(_DIGITS.fullmatch(value) is None for value in values):
+        return Reply(400, {}, b"")
+    length = int(values.pop()) if values else 0
+    return Reply(413, {}, b"") if length > MAX_REQUEST_BYTES else length
+
+
 def _handler(host: FunctionsHost) -> type[BaseHTTPRequestHandler]:
     class _Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "devstack-functions-host"
+        timeout = SOCKET_TIMEOUT_SECONDS  # a client that stalls mid-request or idles is disconnected
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib name
             return
 
         def _handle(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            if self.headers.get("Transfer-Encoding") or length > MAX_REQUEST_BYTES:
-                self.close_connection = True
-                self._send(Reply(413 if length else 411, {}, b""))
+            length = body_length(self.headers.get_all("Content-Length") or [],
+                                 self.headers.get("Transfer-Encoding") is not None)
+            if isinstance(length, Reply):
+                self.close_connection = True  # the next request's start cannot be found: never read on
+                self._send(length)
                 return
             body = self.rfile.read(length) if length else b""
             base = f"http://127.0.0.1:{getattr(self.server, 'server_port', 0)}"
@@ -193,6 +205,8 @@ def _handler(host: FunctionsHost) -> type[BaseHTTPRequestHandler]:
                 if name.lower() not in ("content-length", "transfer-encoding", "connection"):
                     self.send_header(name, value)
             self.send_header("Content-Length", str(len(reply.body)))
+            if self.close_connection:
+                self.send_header("Connection", "close")
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(reply.body)
@@ -238,28 +252,53 @@ def local_settings(env: Mapping[str, str]) -> dict[str, Any]:
     return {"IsEncrypted": False, "Values": values}
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM stops like Ctrl+C: the queue instances are stopped by PID on the way out
+
+
 def main(argv: list[str] | None = None) -> int:
     import os
+
+    from devstack.processes import StandInFailed
+    from devstack.queue_config import HostConfigError, queue_functions
+    from devstack.queue_host import PROJECT_ROOT, add_instance_arguments, settings_from, start_instances
 
     parser = argparse.ArgumentParser(prog="python -m devstack.functions_host", description=__doc__.split("\n")[0])
     parser.add_argument("--port", type=int, default=7071, help="port on 127.0.0.1 (0 = any free port)")
     parser.add_argument("--local-settings", action="store_true",
                         help="print a local.settings.json for `func start` from the current env, and exit")
+    parser.add_argument("--instances", type=int, default=1,
+                        help="worker processes running the queue triggers, standing for instances (0 = none)")
+    parser.add_argument("--log-dir", type=Path, default=PROJECT_ROOT / ".devstack" / "functions_host",
+                        help="where the instances write their logs")
+    add_instance_arguments(parser)
     args = parser.parse_args(argv)
     if args.local_settings:
         print(json.dumps(local_settings(os.environ), indent=2))
         return 0
     key = os.environ.get(KEY_ENV) or secrets.token_urlsafe(32)
-    server = serve(load_app().get_functions(), key, args.port)
-    print(f"export {KEY_ENV}='{key}'")
-    print(f"export {URL_ENV}='{server.url}'", flush=True)
-    print(f"functions_host: serving {server.url} (Ctrl+C stops)", file=sys.stderr)
+    signal.signal(signal.SIGTERM, _interrupt)
+    functions = list(load_app(args.app).get_functions())
+    instances, server = None, None
     try:
+        if args.instances > 0 and queue_functions(functions, os.environ):
+            instances = start_instances(args.instances, args.log_dir, settings_from(args))
+        server = serve(functions, key, args.port)
+        print(f"export {KEY_ENV}='{key}'")
+        print(f"export {URL_ENV}='{server.url}'", flush=True)
+        print(f"functions_host: serving {server.url}; queue instances: {instances.pids if instances else []} "
+              "(Ctrl+C or SIGTERM stops)", file=sys.stderr, flush=True)
         server.serve_forever()
+    except (HostConfigError, StandInFailed) as error:
+        print(f"functions_host: {error}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         pass
     finally:
-        server.server_close()
+        if server is not None:
+            server.server_close()
+        if instances is not None:
+            instances.stop()
     return 0
 
 

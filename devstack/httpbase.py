@@ -127,11 +127,15 @@ class Service:
                 injected = self._count_and_fault(operation)
                 if injected is not None:
                     return injected
+                self.authorize(request, operation)
                 return handler(request)
         if any(pattern.match(request.path) for _, pattern, _, _ in self._routes):
             return Response(405, {"error": {"code": "MethodNotAllowed",
                                             "message": f"{request.method} is not allowed on {request.path}"}})
         return self.fallback(request)
+
+    def authorize(self, request: Request, operation: str) -> None:
+        """Stand-ins that enforce RBAC refuse the caller here, raising their own error type."""
 
     def _count_and_fault(self, operation: str) -> Response | None:
         """Count the call; apply the latency of every active fault, then the first failure."""

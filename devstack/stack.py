@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from devstack import bearer, identity, processes, tls
+from devstack.authz.store import STORE_FILE, RoleStore
 from devstack.prerequisites import Tools, find_tools
 
 STATE_FILE = "state.json"
@@ -104,6 +105,8 @@ class Stack:
             tls.issue_server_cert(ca, self.state_dir / "tls", name)
         bearer.create_key(self.state_dir)
         identity.create_header_secret(self.state_dir)
+        (self.state_dir / STORE_FILE).unlink(missing_ok=True)
+        RoleStore.open(self.state_dir)  # the roles infra/ grants, read from the Bicep once for every stand-in
 
     def _track(self, managed: processes.Managed) -> None:
         self.managed.append(managed)

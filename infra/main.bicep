@@ -12,14 +12,52 @@ metadata description = 'acr-token-rotator: rotates ACR repository-scoped token c
 param environmentName string
 
 @minLength(1)
-@description('Region of the resource group and of the resources in it.')
+@description('Region of the resource group and of the resources in it: one that offers Flex Consumption (az functionapp list-flexconsumption-locations).')
+@allowed([
+  'australiaeast'
+  'australiasoutheast'
+  'brazilsouth'
+  'canadacentral'
+  'centralindia'
+  'centralus'
+  'eastasia'
+  'eastus'
+  'eastus2'
+  'francecentral'
+  'germanywestcentral'
+  'italynorth'
+  'japaneast'
+  'koreacentral'
+  'northcentralus'
+  'northeurope'
+  'norwayeast'
+  'southafricanorth'
+  'southcentralus'
+  'southeastasia'
+  'southindia'
+  'spaincentral'
+  'swedencentral'
+  'uaenorth'
+  'uksouth'
+  'ukwest'
+  'westcentralus'
+  'westeurope'
+  'westus'
+  'westus2'
+  'westus3'
+])
+@metadata({
+  azd: {
+    type: 'location'
+  }
+})
 param location string
 
 @description('Object ID of the identity running azd. With deployerCanReadSecrets, it may read secret values of a vault this deployment creates.')
 param principalId string = ''
 
 @minLength(1)
-@description('Resource IDs of the container registries whose tokens are rotated, in any resource group of this subscription: /subscriptions/<id>/resourceGroups/<rg>/providers/Microsoft.ContainerRegistry/registries/<name>.')
+@description('What the rotator manages (ROTATOR_REGISTRIES), each entry a registry ID (/subscriptions/<id>/resourceGroups/<rg>/providers/Microsoft.ContainerRegistry/registries/<name>), a resource group ID (every registry in it) or a subscription ID (/subscriptions/<id>: every registry in it), in any subscription of the tenant. The custom role is assigned at exactly that scope.')
 param registryIds array
 
 @description('Resource ID of an existing Key Vault (RBAC mode) to publish to; empty creates one.')
@@ -78,6 +116,59 @@ param deployerCanReadSecrets bool = true
 @description('Extra tags for every resource.')
 param extraTags object = {}
 
+@description('SystemAssigned: the app runs as its own identity. UserAssigned: as a user-assigned identity, granted its roles before the app exists and kept when the app is re-created.')
+@allowed([
+  'SystemAssigned'
+  'UserAssigned'
+])
+param identityType string = 'SystemAssigned'
+
+@description('With identityType UserAssigned: resource ID of an existing user-assigned identity to use; empty creates id-<token> in the resource group.')
+param existingIdentityId string = ''
+
+@description('Upper bound of instances Flex Consumption scales the app out to.')
+@minValue(40)
+@maxValue(1000)
+param maximumInstanceCount int = 40
+
+@description('Memory of each instance, in MB.')
+@allowed([
+  2048
+  4096
+])
+param instanceMemoryMB int = 2048
+
+@description('Spread the plan over availability zones; only in regions where Flex Consumption offers it.')
+param zoneRedundant bool = false
+
+@description('Client ID of an Entra app registration: turns on Entra ID authentication for the HTTP API (callers need a token for it and a function key). Empty: function keys only.')
+param apiAuthClientId string = ''
+
+@description('Object IDs of the groups whose members may call the HTTP API (with apiAuthClientId); empty: no group restriction.')
+param apiAuthAllowedGroups array = []
+
+@description('Object IDs of users or service principals that may call the HTTP API (with apiAuthClientId); empty: no restriction by identity.')
+param apiAuthAllowedPrincipals array = []
+
+@description('Client IDs of applications that may call the HTTP API (with apiAuthClientId); empty: no restriction by application.')
+param apiAuthAllowedApplications array = []
+
+@description('Create a virtual network: VNet integration for the app\'s outbound calls, private endpoints for its storage account and the vault.')
+param vnetEnabled bool = false
+
+@description('With vnetEnabled: address range of the app subnet (VNet integration, delegated to Microsoft.App/environments).')
+param vnetAppSubnetPrefix string = '10.90.0.0/24'
+
+@description('With vnetEnabled: address range of the private endpoint subnet.')
+param vnetPrivateEndpointSubnetPrefix string = '10.90.1.0/24'
+
+@description('Public network access of a vault this deployment creates: Enabled (consumers anywhere, with a token and a data role) or Disabled (private endpoints and trusted services only).')
+@allowed([
+  'Enabled'
+  'Disabled'
+])
+param keyVaultPublicNetworkAccess string = 'Enabled'
+
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = union(extraTags, {
   'azd-env-name': environmentName
@@ -92,12 +183,29 @@ var vaultName = createVault ? 'kv-${resourceToken}' : last(existingVaultParts)
 var vaultId = resourceId(vaultSubscriptionId, vaultResourceGroupName, 'Microsoft.KeyVault/vaults', vaultName)
 var vaultUrl = 'https://${vaultName}${environment().suffixes.keyvaultDns}/'
 var resourceGroupName = 'rg-${environmentName}'
+var useUserAssignedIdentity = (identityType == 'UserAssigned')
+var createIdentity = useUserAssignedIdentity && empty(existingIdentityId)
+var useExistingIdentity = useUserAssignedIdentity && (!empty(existingIdentityId))
+var existingIdentityParts = split(existingIdentityId, '/')
+
+// The ROTATOR_REGISTRIES entries (rotator/core/resource_ids.py parse_target_scope accepts a registry,
+// resource group or subscription ID, case-insensitive, with or without a trailing slash) as ARM scope
+// parts; tests/infra/test_scopes.py evaluates these two variables for every form and compares.
+// (Comparisons are parenthesised: the offline parser the tests use, pycep, gets their precedence wrong.)
+var registryScopeIds = [for id in registryIds: endsWith(trim(id), '/') ? substring(trim(id), 0, length(trim(id)) - 1) : trim(id)]
+var targets = [for id in registryScopeIds: {
+  subscriptionId: split(id, '/')[2]
+  resourceGroup: (length(split(id, '/')) >= 5) ? split(id, '/')[4] : ''
+  registry: (length(split(id, '/')) == 9) ? split(id, '/')[8] : ''
+}]
+// The custom role must be assignable in every subscription an entry is in.
+var targetSubscriptions = [for target in targets: '/subscriptions/${target.subscriptionId}']
 
 // Every ROTATOR_* setting the code reads (rotator/settings.py SETTINGS), as app settings; tests/infra
 // checks the names against the code. ROTATOR_ARM_ENDPOINT is the ARM endpoint of the cloud deployed
 // to (the one setting tests/infra/crosscheck.py RELAXATIONS allows to differ from devstack's env).
 var rotatorSettings = {
-  ROTATOR_REGISTRIES: join(registryIds, ',')
+  ROTATOR_REGISTRIES: join(registryScopeIds, ',')
   ROTATOR_VAULT_URL: vaultUrl
   ROTATOR_VALIDITY_DAYS: string(validityDays)
   ROTATOR_RENEW_BEFORE_DAYS: string(renewBeforeDays)
@@ -140,6 +248,7 @@ module storage 'modules/storage.bicep' = {
     deploymentContainerName: deploymentContainerName
     leaseContainerName: leaseContainerName
     deadLetterContainerName: deadLetterContainerName
+    privateNetworkOnly: vnetEnabled
   }
 }
 
@@ -150,12 +259,105 @@ module keyVault 'modules/keyvault.bicep' = if (createVault) {
     location: location
     tags: tags
     name: vaultName
+    publicNetworkAccess: keyVaultPublicNetworkAccess
+  }
+}
+
+module network 'modules/network.bicep' = if (vnetEnabled) {
+  name: 'network-${resourceToken}'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    name: 'vnet-${resourceToken}'
+    appSubnetPrefix: vnetAppSubnetPrefix
+    privateEndpointSubnetPrefix: vnetPrivateEndpointSubnetPrefix
+  }
+}
+
+module privateEndpoints 'modules/private-endpoints.bicep' = if (vnetEnabled) {
+  name: 'private-endpoints-${resourceToken}'
+  scope: rg
+  dependsOn: [
+    keyVault
+  ]
+  params: {
+    location: location
+    tags: tags
+    subnetId: network.outputs.privateEndpointSubnetId
+    storageAccountId: storage.outputs.id
+    vaultId: vaultId
+    zoneIds: {
+      blob: network.outputs.blobZoneId
+      queue: network.outputs.queueZoneId
+      table: network.outputs.tableZoneId
+      vault: network.outputs.vaultZoneId
+    }
+  }
+}
+
+module acrRole 'modules/acr-role.bicep' = {
+  name: 'acr-role-${resourceToken}'
+  params: {
+    roleName: 'ACR Token Rotator (${environmentName}, ${resourceToken})'
+    assignableScopes: union([subscription().id], targetSubscriptions)
+  }
+}
+
+// identityType UserAssigned: the identity exists, and holds every role, before the app is created.
+module createdIdentity 'modules/user-identity.bicep' = if (createIdentity) {
+  name: 'identity-${resourceToken}'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    name: 'id-${resourceToken}'
+  }
+}
+
+module existingIdentity 'modules/user-identity-lookup.bicep' = if (useExistingIdentity) {
+  name: 'identity-lookup-${resourceToken}'
+  scope: resourceGroup(useExistingIdentity ? existingIdentityParts[2] : subscription().subscriptionId,
+    useExistingIdentity ? existingIdentityParts[4] : resourceGroupName)
+  params: {
+    name: last(existingIdentityParts)
+  }
+}
+
+var userIdentityId = createIdentity ? createdIdentity.outputs.id : (useExistingIdentity ? existingIdentity.outputs.id : '')
+var userIdentityClientId = createIdentity ? createdIdentity.outputs.clientId : (useExistingIdentity ? existingIdentity.outputs.clientId : '')
+var userIdentityPrincipalId = createIdentity ? createdIdentity.outputs.principalId : (useExistingIdentity ? existingIdentity.outputs.principalId : '')
+
+// The grants, in access.bicep, go to the user-assigned identity before the app exists (the app
+// depends on them), or to the app's system-assigned identity once the app has one. Both declarations
+// pass the same parameters but the principal; exactly one is deployed.
+module userIdentityAccess 'modules/access.bicep' = if (useUserAssignedIdentity) {
+  name: 'access-user-${resourceToken}'
+  dependsOn: [
+    keyVault
+  ]
+  params: {
+    principalId: userIdentityPrincipalId
+    appResourceGroupName: rg.name
+    storageAccountName: storage.outputs.name
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    vaultSubscriptionId: vaultSubscriptionId
+    vaultResourceGroupName: vaultResourceGroupName
+    vaultName: vaultName
+    readerPrincipalId: (createVault && deployerCanReadSecrets) ? principalId : ''
+    targets: targets
+    roleDefinitionId: acrRole.outputs.id
+    deploymentSuffix: '${resourceToken}-user'
   }
 }
 
 module functionApp 'modules/function-app.bicep' = {
   name: 'function-app-${resourceToken}'
   scope: rg
+  dependsOn: [
+    userIdentityAccess
+    privateEndpoints
+  ]
   params: {
     location: location
     tags: tags
@@ -169,59 +371,57 @@ module functionApp 'modules/function-app.bicep' = {
     deploymentContainerName: deploymentContainerName
     applicationInsightsConnectionString: monitoring.outputs.connectionString
     rotatorSettings: rotatorSettings
+    maximumInstanceCount: maximumInstanceCount
+    instanceMemoryMB: instanceMemoryMB
+    zoneRedundant: zoneRedundant
+    userAssignedIdentityId: userIdentityId
+    userAssignedIdentityClientId: userIdentityClientId
+    virtualNetworkSubnetId: vnetEnabled ? network.outputs.appSubnetId : ''
   }
 }
 
-module appRoles 'modules/app-roles.bicep' = {
-  name: 'app-roles-${resourceToken}'
-  scope: rg
-  params: {
-    principalId: functionApp.outputs.principalId
-    storageAccountName: storage.outputs.name
-    applicationInsightsName: monitoring.outputs.applicationInsightsName
-  }
-}
-
-module vaultAccess 'modules/vault-access.bicep' = {
-  name: 'vault-access-${resourceToken}'
-  scope: resourceGroup(vaultSubscriptionId, vaultResourceGroupName)
+module systemIdentityAccess 'modules/access.bicep' = if (!useUserAssignedIdentity) {
+  name: 'access-system-${resourceToken}'
   dependsOn: [
     keyVault
   ]
   params: {
+    principalId: functionApp.outputs.principalId
+    appResourceGroupName: rg.name
+    storageAccountName: storage.outputs.name
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    vaultSubscriptionId: vaultSubscriptionId
+    vaultResourceGroupName: vaultResourceGroupName
     vaultName: vaultName
-    appPrincipalId: functionApp.outputs.principalId
-    readerPrincipalId: createVault && deployerCanReadSecrets ? principalId : ''
+    readerPrincipalId: (createVault && deployerCanReadSecrets) ? principalId : ''
+    targets: targets
+    roleDefinitionId: acrRole.outputs.id
+    deploymentSuffix: '${resourceToken}-system'
   }
 }
 
-module acrRole 'modules/acr-role.bicep' = {
-  name: 'acr-role-${resourceToken}'
+module apiAuth 'modules/api-auth.bicep' = if (!empty(apiAuthClientId)) {
+  name: 'api-auth-${resourceToken}'
+  scope: rg
   params: {
-    roleName: 'ACR Token Rotator (${environmentName}, ${resourceToken})'
+    siteName: functionApp.outputs.name
+    clientId: apiAuthClientId
+    allowedGroups: apiAuthAllowedGroups
+    allowedPrincipals: apiAuthAllowedPrincipals
+    allowedApplications: apiAuthAllowedApplications
   }
 }
-
-module registryAccess 'modules/registry-access.bicep' = [
-  for (registryId, index) in registryIds: {
-    name: 'registry-access-${index}-${resourceToken}'
-    scope: resourceGroup(split(registryId, '/')[2], split(registryId, '/')[4])
-    params: {
-      registryName: last(split(registryId, '/'))
-      principalId: functionApp.outputs.principalId
-      roleDefinitionId: acrRole.outputs.id
-    }
-  }
-]
 
 // azd stores these in the environment; the postdeploy hook reads them.
 output AZURE_RESOURCE_GROUP string = rg.name
 output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
 output AZURE_FUNCTION_APP_ID string = functionApp.outputs.id
+output AZURE_FUNCTION_APP_HOST_NAME string = functionApp.outputs.defaultHostName
+output AZURE_FUNCTION_APP_PRINCIPAL_ID string = useUserAssignedIdentity ? userIdentityPrincipalId : functionApp.outputs.principalId
 output AZURE_KEY_VAULT_NAME string = vaultName
 output AZURE_KEY_VAULT_ID string = vaultId
 output AZURE_KEY_VAULT_URL string = vaultUrl
-output AZURE_KEY_VAULT_LOCATION string = vaultAccess.outputs.location
+output AZURE_KEY_VAULT_LOCATION string = useUserAssignedIdentity ? userIdentityAccess.outputs.vaultLocation : systemIdentityAccess.outputs.vaultLocation
 output AZURE_STORAGE_ACCOUNT_ID string = storage.outputs.id
 output EVENTGRID_DEADLETTER_CONTAINER string = deadLetterContainerName
 output ACR_TOKEN_ROTATOR_ROLE_ID string = acrRole.outputs.id

@@ -14,8 +14,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from rotator.core.resource_ids import ResourceIdError, TargetScope, parse_target_scope
+from rotator.core.schedule import ScheduleError, validate_schedule
 
 AZURE_ARM_ENDPOINT = "https://management.azure.com"
+# Azure's own name: the client ID of a user-assigned managed identity to run as (empty = system-assigned).
+CLIENT_ID_SETTING = "AZURE_CLIENT_ID"
+_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 class SettingsError(ValueError):
@@ -55,11 +59,6 @@ SETTINGS: tuple[SettingDoc, ...] = (
 SETTING_NAMES = frozenset(s.name for s in SETTINGS)
 _DEFAULTS = {s.name: s.default for s in SETTINGS}
 _PATTERN = re.compile(r"^[A-Za-z0-9*?\[\]!._-]+$")
-# One NCRONTAB field: a list of `*`, numbers or ranges, each with an optional /step; month and
-# day-of-week (the last two fields) may also use names (Jan, Mon-Fri).
-_CRON_NUMERIC = r"(\*|\d+(-\d+)?)(/\d+)?"
-_CRON_NAMED = r"(\*|(\d+|[A-Za-z]{3,9})(-(\d+|[A-Za-z]{3,9}))?)(/\d+)?"
-_CRON_FIELDS = [re.compile(rf"{item}(,{item})*", re.ASCII) for item in [_CRON_NUMERIC] * 4 + [_CRON_NAMED] * 2]
 
 
 @dataclass(frozen=True)
@@ -82,6 +81,7 @@ class Settings:
     arm_endpoint: str
     storage_connection: str  # AzureWebJobsStorage connection string, or "" when identity-based
     storage_blob_url: str  # AzureWebJobsStorage__blobServiceUri (identity-based), or ""
+    azure_client_id: str | None = None  # AZURE_CLIENT_ID: a user-assigned identity; None = system-assigned
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], require_targets: bool = True) -> Settings:
@@ -110,8 +110,18 @@ class Settings:
             arm_endpoint=reader.https_url("ROTATOR_ARM_ENDPOINT").rstrip("/"),
             storage_connection=env.get("AzureWebJobsStorage", "").strip(),
             storage_blob_url=env.get("AzureWebJobsStorage__blobServiceUri", "").strip(),
+            azure_client_id=_client_id(env),
         )
         return settings
+
+
+def _client_id(env: Mapping[str, str]) -> str | None:
+    """AZURE_CLIENT_ID, optional; when set it must be a client ID (a GUID), or no identity would answer."""
+    value = env.get(CLIENT_ID_SETTING, "").strip()
+    if value and not _GUID.fullmatch(value):
+        raise SettingsError(f"{CLIENT_ID_SETTING} must be the client ID (a GUID) of a user-assigned managed "
+                            f"identity, got {value!r}")
+    return value.lower() or None
 
 
 class _Reader:
@@ -174,10 +184,10 @@ class _Reader:
 
     def schedule(self, name: str) -> str:
         value = self.text(name)
-        fields = value.split()
-        if len(fields) != 6 or not all(p.fullmatch(f) for p, f in zip(_CRON_FIELDS, fields, strict=True)):
-            raise SettingsError(f"{name} must be an NCRONTAB expression with six fields (seconds first), "
-                                f"got {value!r}")
+        try:
+            validate_schedule(value)
+        except ScheduleError as error:
+            raise SettingsError(f"{name}: {error} (NCRONTAB, six fields, seconds first: got {value!r})") from None
         return value
 
     def targets(self, required: bool) -> tuple[TargetScope, ...]:

@@ -14,10 +14,14 @@ from rotator.settings import Settings
 
 
 def build_engine(settings: Settings) -> Engine:
-    """Clients authenticate with DefaultAzureCredential (managed identity in Azure and in devstack)."""
+    """Clients authenticate with DefaultAzureCredential (managed identity in Azure and in devstack).
+
+    The identity is the one the settings name (AZURE_CLIENT_ID: a user-assigned identity), so the
+    env map given to `Settings.from_env` decides it, not whatever this process's environment holds.
+    """
     from azure.identity import DefaultAzureCredential
 
-    credential = DefaultAzureCredential()
+    credential = DefaultAzureCredential(managed_identity_client_id=settings.azure_client_id)
     return Engine(
         settings=settings,
         acr=Acr(credential, settings.arm_endpoint),

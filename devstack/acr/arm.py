@@ -30,6 +30,8 @@ from devstack.acr.validation import (
     check_size,
     path_name,
 )
+from devstack.authz.arm import ArmAuthorizer
+from devstack.authz.store import RoleStore
 from devstack.httpbase import Handler, Request, Response, Service
 
 SUBSCRIPTION_PATH = r"/subscriptions/(?P<subscription>[^/]+)"
@@ -74,6 +76,7 @@ class AcrService(Service):
         self.switches = Switches()
         self.listeners = LoginListeners(state_dir, self.store.lookup_token, self.now)
         self.control_handler: Callable[[AcrService, str, Request], Response] | None = None
+        self.authz = ArmAuthorizer(RoleStore.open(state_dir))  # RBAC of the stack (devstack.authz)
         self.limiter = arm_limiter()
         self.limits = self.limiter
         self.arm_route("GET", OPERATION_RESULTS_PATH, "operationResults")(self.operation_status)
@@ -104,6 +107,7 @@ class AcrService(Service):
                 try:
                     self._authenticate(request)
                     remaining = arm_throttle(self, request, operation)
+                    self.authz.authorize(request, operation)
                     check_api_version(request)
                     check_size(request)
                     response = handler(request)

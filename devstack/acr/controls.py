@@ -4,7 +4,9 @@ Besides httpbase's faults, counters and clock:
 - `GET|POST settings`  switches: generateCredentials 200/202, LIST page size, LRO timing
 - `POST seed`          a registry with tokens in given states, without LROs; returns password values
 - `GET tokens/<registry>/<token>`  a token's current password values (tests only)
-- `POST reset`         forget every registry (stopping login servers), fault, counter, switch and limit
+- `POST reset`         forget every registry (stopping login servers), fault, counter, switch and limit,
+                       and restore the stack's roles
+- `... authz/...`      the stack's principals, roles and role assignments (devstack.authz.controls)
 (httpbase serves `limits` for ARM's throttling)
 """
 
@@ -27,10 +29,12 @@ from devstack.acr.store import (
     new_password_value,
 )
 from devstack.acr.validation import CHILD_NAME, REGISTRY_NAME, ArmError, bad_request, check_actions
+from devstack.authz import controls as authz_controls
+from devstack.authz.scopes import RESOURCE_GROUP, SUBSCRIPTION
 from devstack.httpbase import Request, Response
 
-DEFAULT_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
-DEFAULT_RESOURCE_GROUP = "devstack-rg"
+DEFAULT_SUBSCRIPTION = SUBSCRIPTION
+DEFAULT_RESOURCE_GROUP = RESOURCE_GROUP
 DEFAULT_SCOPE_MAPS = {"seed-pull": ["repositories/*/content/read", "repositories/*/metadata/read"]}
 MAX_SEEDED_TOKENS = 10_000
 
@@ -48,6 +52,8 @@ def handle(service: AcrService, what: str, request: Request) -> Response:
         if what == "reset" and request.method == "POST":
             _reset(service)
             return Response(204)
+        if what == "authz" or what.startswith("authz/"):
+            return authz_controls.handle(service.authz.store, what, request)
     except ArmError as error:
         return error.response()
     return Response(404, {"error": {"code": "NotFound", "message": f"unknown control {request.method} {what}"}})
@@ -106,6 +112,7 @@ def _reset(service: AcrService) -> None:
         service.faults.clear()
         service.counters.clear()
     service.clock_offset_seconds = 0.0
+    service.authz.store.reset()
     _restore_defaults(service.policy, LroPolicy())  # in place: the operation table holds this object
     _restore_defaults(service.switches, Switches())
     service.limiter.configure({"reset": True, "enabled": True})

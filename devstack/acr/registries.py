@@ -52,6 +52,7 @@ def create_registry(service: AcrService, subscription: str, resource_group: str,
                            for key, (description, actions) in SYSTEM_SCOPE_MAPS.items()}
     registry.login_server = service.listeners.start(name)
     service.store.add_registry(registry)
+    service.authz.store.grant_registry(registry.id)  # as if the deployment's registryIds listed it
     return registry
 
 
@@ -77,7 +78,8 @@ def register(service: AcrService) -> None:
         subscription, _ = scope_of(request)
         with service.store.lock:
             return service.page(request, (r for r in service.store.registries()
-                                          if r.subscription.lower() == subscription.lower()), settled)
+                                          if r.subscription.lower() == subscription.lower()
+                                          and service.authz.may_read(request, r.id)), settled)
 
     @service.arm_route("GET", RESOURCE_GROUP_PATH + REGISTRIES_PATH, "registries.listByResourceGroup")
     def list_by_group(request: Request) -> Response:
@@ -85,7 +87,8 @@ def register(service: AcrService) -> None:
         with service.store.lock:
             return service.page(request, (r for r in service.store.registries()
                                           if (r.subscription.lower(), r.resource_group.lower())
-                                          == (subscription.lower(), resource_group.lower())), settled)
+                                          == (subscription.lower(), resource_group.lower())
+                                          and service.authz.may_read(request, r.id)), settled)
 
     @service.arm_route("GET", REGISTRY_PATH, "registries.get")
     def get(request: Request) -> Response:

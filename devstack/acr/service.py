@@ -7,6 +7,7 @@ from pathlib import Path
 from devstack import bearer
 from devstack.acr import controls, registries, scope_maps, tokens
 from devstack.acr.arm import AcrService
+from devstack.authz import arm as authz_arm
 
 
 def build_service(state_dir: Path) -> AcrService:
@@ -15,5 +16,6 @@ def build_service(state_dir: Path) -> AcrService:
     registries.register(service)
     scope_maps.register(service)
     tokens.register(service)
+    authz_arm.register(service)
     service.control_handler = controls.handle
     return service

@@ -57,15 +57,16 @@ def bad_request(message: str, code: str = "InvalidRequestContent") -> ArmError:
 
 
 # -- request line --------------------------------------------------------------------------
-def check_api_version(request: Request) -> str:
+def check_api_version(request: Request, supported: tuple[str, ...] = SUPPORTED_API_VERSIONS) -> str:
+    """The request's api-version, if it is one of `supported` (ARM's 400s otherwise)."""
     version = request.query.get("api-version")
     if not version:
         raise ArmError(400, "MissingApiVersionParameter",
                        "The api-version query parameter (?api-version=) is required for all requests.")
-    if version not in SUPPORTED_API_VERSIONS:
+    if version not in supported:
         raise ArmError(400, "InvalidApiVersionParameter",
                        f"The api-version '{version}' is invalid. The supported versions are "
-                       f"'{','.join(reversed(SUPPORTED_API_VERSIONS))}'.")
+                       f"'{','.join(reversed(supported))}'.")
     return version
 
 

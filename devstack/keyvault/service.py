@@ -19,6 +19,8 @@ from typing import Any
 import jwt
 
 from devstack import bearer
+from devstack.authz.keyvault import KeyVaultAuthorizer
+from devstack.authz.store import RoleStore
 from devstack.httpbase import CONTROL_PREFIX, Request, Response, Service
 from devstack.keyvault.errors import KeyVaultError, bad_parameter
 from devstack.keyvault.limits import vault_limiter, vault_throttle
@@ -37,9 +39,10 @@ SOFT_DELETE_SECONDS = 3.0
 class KeyVaultService(Service):
     """A Service whose requests pass Key Vault's authentication, api-version and limit gates first."""
 
-    def __init__(self, signing_key: str) -> None:
+    def __init__(self, signing_key: str, roles: RoleStore) -> None:
         super().__init__("keyvault")
         self._signing_key = signing_key
+        self._authz = KeyVaultAuthorizer(roles)
         self.limits = self.limiter = vault_limiter()
         self.soft_delete_seconds = SOFT_DELETE_SECONDS
 
@@ -66,6 +69,12 @@ class KeyVaultService(Service):
         if reason:
             self.count("auth.rejected")
             raise KeyVaultError(401, "Unauthorized", f"AKV10032: {reason}", headers=challenge)
+
+    def authorize(self, request: Request, operation: str) -> None:
+        """Azure RBAC for the operation's data action (403 ForbiddenByRbac): devstack.authz.keyvault."""
+        message = self._authz.refusal(request, operation)
+        if message is not None:
+            raise KeyVaultError(403, "Forbidden", message, "ForbiddenByRbac")
 
     def count(self, what: str) -> None:
         with self.lock:

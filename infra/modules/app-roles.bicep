@@ -2,7 +2,7 @@
 // storage account (host storage, deployment package, lease blobs) and sending telemetry.
 // Every assignment is scoped to the one resource it is needed on, never the resource group.
 
-@description('Object ID of the function app system-assigned identity.')
+@description('Object ID of the identity the app runs as (system- or user-assigned).')
 param principalId string
 
 @description('Name of the app storage account.')

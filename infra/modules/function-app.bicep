@@ -1,6 +1,6 @@
-// The rotator: a Python 3.11 function app on the Flex Consumption plan (FC1) with a
-// system-assigned identity. Everything it reaches (its storage, Key Vault, the registries,
-// Application Insights) it reaches with that identity; no setting holds a secret.
+// The rotator: a Python function app on the Flex Consumption plan (FC1), running as its
+// system-assigned identity or as a user-assigned one. Everything it reaches (its storage, Key Vault,
+// the registries, Application Insights) it reaches with that identity; no setting holds a secret.
 
 @description('Region of the plan and the app.')
 param location string
@@ -43,12 +43,28 @@ param rotatorSettings object
 @maxValue(1000)
 param maximumInstanceCount int = 40
 
+@description('Spread the plan\'s instances over availability zones (only in regions where FC1 offers it).')
+param zoneRedundant bool = false
+
+@description('Resource ID of a user-assigned identity to run as; empty for the system-assigned identity.')
+param userAssignedIdentityId string = ''
+
+@description('Client ID of that user-assigned identity (AZURE_CLIENT_ID); empty with the system-assigned identity.')
+param userAssignedIdentityClientId string = ''
+
+@description('Subnet (delegated to Microsoft.App/environments) for outbound VNet integration; empty for none.')
+param virtualNetworkSubnetId string = ''
+
 @description('Memory of each instance.')
 @allowed([
   2048
   4096
 ])
 param instanceMemoryMB int = 2048
+
+// The Python version deployed; tests/infra checks it is one the project tests (README, Python versions).
+var pythonVersion = '3.12'
+var useUserAssignedIdentity = !empty(userAssignedIdentityId)
 
 // Host storage by identity: the Functions host and the rotator's lease code
 // (Settings.storage_blob_url reads AzureWebJobsStorage__blobServiceUri) both use these.
@@ -75,9 +91,27 @@ var platformSettings = [
   }
   {
     name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING'
-    value: 'Authorization=AAD'
+    value: useUserAssignedIdentity ? 'ClientId=${userAssignedIdentityClientId};Authorization=AAD' : 'Authorization=AAD'
   }
 ]
+
+// With a user-assigned identity, the Functions host needs its client ID for AzureWebJobsStorage
+// (identity-based connections: __credential and __clientId), and the rotator's DefaultAzureCredential
+// reads AZURE_CLIENT_ID. With the system-assigned identity none of them is set.
+var userIdentitySettings = useUserAssignedIdentity ? [
+  {
+    name: 'AzureWebJobsStorage__credential'
+    value: 'managedidentity'
+  }
+  {
+    name: 'AzureWebJobsStorage__clientId'
+    value: userAssignedIdentityClientId
+  }
+  {
+    name: 'AZURE_CLIENT_ID'
+    value: userAssignedIdentityClientId
+  }
+] : []
 
 var rotatorAppSettings = [
   for setting in items(rotatorSettings): {
@@ -87,7 +121,7 @@ var rotatorAppSettings = [
 ]
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
-  // checkov:skip=CKV_AZURE_225: FC1 zone redundancy exists only in some regions. A regional outage delays rotations at most: the timer scan catches up and Event Grid retries for 24 hours, while consumers keep valid credentials (rotation starts renewBeforeDays early).
+  // checkov:skip=CKV_AZURE_225: zone redundancy is the zoneRedundant parameter, off by default because FC1 offers it only in some regions. A zonal outage delays rotations at most: the timer scan catches up and Event Grid retries for 24 hours, while consumers keep valid credentials (rotation starts renewBeforeDays early).
   name: planName
   location: location
   tags: tags
@@ -98,13 +132,16 @@ resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   }
   properties: {
     reserved: true
+    zoneRedundant: zoneRedundant
   }
 }
 
 resource app 'Microsoft.Web/sites@2024-04-01' = {
-  // checkov:skip=CKV_AZURE_222: Event Grid delivers to the keyvault_events function over the public endpoint (no VNet/private endpoint in this deployment); HTTP functions require function keys.
+  // checkov:skip=CKV_AZURE_222: Event Grid pushes to the keyvault_events function over the public endpoint (an inbound private endpoint would stop that delivery; docs/deploy.md, Network); HTTP functions require function keys, and optionally an Entra token (api-auth.bicep).
   // checkov:skip=CKV_AZURE_17: Event Grid's AzureFunction delivery presents no client certificate; HTTP functions authenticate with function keys.
   // checkov:skip=CKV_AZURE_212: scale to zero by design (FC1, no always-ready instances); the work is a timer scan and retried events, not latency-sensitive traffic.
+  // checkov:skip=CKV_AZURE_16: the identity is system- or user-assigned by parameter, an expression checkov cannot evaluate; tests/infra checks both branches name an identity.
+  // checkov:skip=CKV_AZURE_71: same reason as CKV_AZURE_16: a managed identity in both branches.
   // checkov:skip=CKV_AZURE_213: the Flex Consumption platform manages instance health; a health-check path would only keep an otherwise idle app awake.
   name: name
   location: location
@@ -112,26 +149,35 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
     'azd-service-name': serviceName
   })
   kind: 'functionapp,linux'
-  identity: {
+  identity: useUserAssignedIdentity ? {
+    type: 'UserAssigned'
+    userAssignedIdentities: {
+      '${userAssignedIdentityId}': {}
+    }
+  } : {
     type: 'SystemAssigned'
   }
   properties: {
     serverFarmId: plan.id
     httpsOnly: true
+    virtualNetworkSubnetId: empty(virtualNetworkSubnetId) ? null : virtualNetworkSubnetId
     publicNetworkAccess: 'Enabled'
     siteConfig: {
       minTlsVersion: '1.2'
       scmMinTlsVersion: '1.2'
       ftpsState: 'Disabled'
       http20Enabled: true
-      appSettings: concat(platformSettings, rotatorAppSettings)
+      appSettings: concat(platformSettings, userIdentitySettings, rotatorAppSettings)
     }
     functionAppConfig: {
       deployment: {
         storage: {
           type: 'blobContainer'
           value: '${blobEndpoint}${deploymentContainerName}'
-          authentication: {
+          authentication: useUserAssignedIdentity ? {
+            type: 'UserAssignedIdentity'
+            userAssignedIdentityResourceId: userAssignedIdentityId
+          } : {
             type: 'SystemAssignedIdentity'
           }
         }
@@ -142,7 +188,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
       }
       runtime: {
         name: 'python'
-        version: '3.11'
+        version: pythonVersion
       }
     }
   }
@@ -161,5 +207,6 @@ resource publishingPolicies 'Microsoft.Web/sites/basicPublishingCredentialsPolic
 
 output id string = app.id
 output name string = app.name
-output principalId string = app.identity.principalId
+// Empty with a user-assigned identity (main.bicep then uses the identity's own principal ID).
+output principalId string = useUserAssignedIdentity ? '' : app.identity.principalId
 output defaultHostName string = app.properties.defaultHostName

@@ -13,13 +13,20 @@ param tags object
 @maxLength(24)
 param name string
 
+@description('Enabled: consumers anywhere may reach the vault (still needing an Entra token and a data role). Disabled: only through private endpoints and trusted Azure services.')
+@allowed([
+  'Enabled'
+  'Disabled'
+])
+param publicNetworkAccess string = 'Enabled'
+
 @description('Days a deleted secret or vault stays recoverable.')
 @minValue(7)
 @maxValue(90)
 param softDeleteRetentionInDays int = 90
 
 resource vault 'Microsoft.KeyVault/vaults@2024-11-01' = {
-  // checkov:skip=CKV_AZURE_109: no VNet in this deployment (docs/deploy.md, Network): the app and the consumers (pipelines, clusters) reach the vault from addresses that are not known in advance. Access is RBAC-only.
+  // checkov:skip=CKV_AZURE_109: public access is the publicNetworkAccess parameter (docs/deploy.md, Network), on by default: consumers (pipelines, clusters, partners) reach the vault from addresses that are not known in advance. Access is RBAC-only.
   // checkov:skip=CKV_AZURE_189: same reason; public network access stays on, every request needs an Entra token and a Key Vault data role.
   name: name
   location: location
@@ -37,9 +44,9 @@ resource vault 'Microsoft.KeyVault/vaults@2024-11-01' = {
     enabledForDeployment: false
     enabledForDiskEncryption: false
     enabledForTemplateDeployment: false
-    publicNetworkAccess: 'Enabled'
+    publicNetworkAccess: publicNetworkAccess
     networkAcls: {
-      defaultAction: 'Allow'
+      defaultAction: (publicNetworkAccess == 'Enabled') ? 'Allow' : 'Deny'
       bypass: 'AzureServices'
     }
   }

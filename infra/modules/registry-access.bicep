@@ -1,10 +1,10 @@
-// Assigns the rotator's custom role on one registry. Deployed at the registry's resource group,
-// which may be any resource group of the subscription.
+// Assigns the rotator's custom role on one registry. Deployed at the registry's resource group, in
+// any subscription the custom role is assignable in.
 
 @description('Name of the registry (in this resource group).')
 param registryName string
 
-@description('Object ID of the function app system-assigned identity.')
+@description('Object ID of the identity the role is granted to.')
 param principalId string
 
 @description('Resource ID of the custom role (acr-role.bicep).')

@@ -32,9 +32,12 @@ param leaseContainerName string
 @description('Container receiving Event Grid events that could not be delivered.')
 param deadLetterContainerName string
 
+@description('Refuse traffic from public networks except trusted Azure services (Event Grid dead-lettering by identity); the app comes in through private endpoints (vnetEnabled).')
+param privateNetworkOnly bool = false
+
 resource storage 'Microsoft.Storage/storageAccounts@2024-01-01' = {
-  // checkov:skip=CKV_AZURE_35: no VNet in this deployment (docs/deploy.md, Network): Flex Consumption reaches its storage from changing public addresses. Shared keys are off, so only Entra identities with a data role get in.
-  // checkov:skip=CKV_AZURE_59: same reason: the Functions host, Flex deployments and Event Grid dead-lettering use the public endpoint, with Entra authentication only.
+  // checkov:skip=CKV_AZURE_35: without vnetEnabled (docs/deploy.md, Network) Flex Consumption reaches its storage from changing public addresses; with it the default action is Deny. Shared keys are off, so only Entra identities with a data role get in.
+  // checkov:skip=CKV_AZURE_59: Event Grid dead-lettering (a trusted service, by identity) needs the public endpoint; without vnetEnabled so do the Functions host and Flex deployments. Entra authentication only.
   // checkov:skip=CKV_AZURE_206: zone-redundant (ZRS) by default; geo-replication adds nothing for lease blobs, a re-deployable package and dead letters. skuName allows GZRS.
   name: name
   location: location
@@ -53,7 +56,7 @@ resource storage 'Microsoft.Storage/storageAccounts@2024-01-01' = {
     supportsHttpsTrafficOnly: true
     publicNetworkAccess: 'Enabled'
     networkAcls: {
-      defaultAction: 'Allow'
+      defaultAction: privateNetworkOnly ? 'Deny' : 'Allow'
       bypass: 'AzureServices'
     }
   }

@@ -4,7 +4,7 @@
 @description('Name of the vault (in this resource group).')
 param vaultName string
 
-@description('Object ID of the function app system-assigned identity.')
+@description('Object ID of the identity the app runs as (system- or user-assigned).')
 param appPrincipalId string
 
 @description('Object ID of a user or group allowed to read secret values (the deployer); empty for none.')

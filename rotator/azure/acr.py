@@ -1,7 +1,8 @@
 """Azure Container Registry management plane (ARM) through azure-mgmt-containerregistry.
 
 Every method that calls ARM declares the RBAC action it needs with `@needs`; the collected
-`REQUIRED_ARM_ACTIONS` is the single list that the infra custom role is tested against.
+`REQUIRED_ARM_ACTIONS` is the single list that the infra custom role is tested against (and that
+`python -m rotator doctor` checks a deployment's effective permissions against).
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ from functools import cache
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from azure.core.credentials import TokenCredential
+from azure.core.exceptions import HttpResponseError
 
 from rotator.core.certificates import CertificateSlot
 from rotator.core.model import NewPassword, PasswordName, PasswordSlot, TokenState, password_name
+from rotator.core.permissions import PermissionBlock
 from rotator.core.resource_ids import RegistryId, TargetScope, parse_registry_id
 
 if TYPE_CHECKING:
@@ -25,11 +28,14 @@ P = ParamSpec("P")
 R = TypeVar("R")
 _ACTIONS: set[str] = set()
 _PROVIDER = "Microsoft.ContainerRegistry/registries"
+PERMISSIONS_API_VERSION = "2022-04-01"
 
 
 def needs(*actions: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
-    """Record the RBAC actions a method performs (the source of REQUIRED_ARM_ACTIONS)."""
-    _ACTIONS.update(f"{_PROVIDER}{action}" for action in actions)
+    """Record the RBAC actions a method performs (the source of REQUIRED_ARM_ACTIONS).
+
+    `/tokens/read` is a registry action; a full name (`Microsoft.Authorization/...`) is taken as is."""
+    _ACTIONS.update(action if action.startswith("Microsoft.") else f"{_PROVIDER}{action}" for action in actions)
     return lambda method: method
 
 
@@ -121,8 +127,35 @@ class Acr:
             registry.resource_group, registry.name, token.name, update, **self._polling)
         return _token_state(registry, token.login_server, poller.result())
 
+    @needs("Microsoft.Authorization/permissions/read")
+    def permissions(self, scope: TargetScope) -> list[PermissionBlock]:
+        """The caller's permission blocks at a scope (ARM's permissions API, every page)."""
+        from azure.core.rest import HttpRequest
+
+        client = self._client(scope.subscription)
+        url: str | None = f"{self._endpoint}{scope_id(scope)}/providers/Microsoft.Authorization/permissions"
+        params: dict[str, str] | None = {"api-version": PERMISSIONS_API_VERSION}
+        blocks: list[PermissionBlock] = []
+        while url:
+            response = client.send_request(HttpRequest("GET", url, params=params))
+            if response.status_code != 200:
+                raise HttpResponseError(response=response)
+            page = response.json()
+            blocks += [PermissionBlock.from_json(item) for item in page.get("value") or []]
+            url, params = page.get("nextLink"), None
+        return blocks
+
 
 REQUIRED_ARM_ACTIONS: tuple[str, ...] = tuple(sorted(_ACTIONS))
+
+
+def scope_id(scope: TargetScope) -> str:
+    """The resource ID of a ROTATOR_REGISTRIES entry (subscription, resource group or registry)."""
+    registry = scope.registry_id()
+    if registry is not None:
+        return str(registry)
+    group = f"/resourceGroups/{scope.resource_group}" if scope.resource_group else ""
+    return f"/subscriptions/{scope.subscription}{group}"
 
 
 def _text(value: object) -> str | None:

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
 LEASE_SECONDS = 60
 RENEW_EVERY_SECONDS = 20
+PROBE_BLOB = "doctor-probe"  # no token's blob: theirs are <subscription>/<group>/<registry>/<token>
+PROBE_LEASE_SECONDS = 15
 
 
 class Busy(Exception):
@@ -108,6 +110,13 @@ class TokenLocks:
             yield held
         finally:
             held.release()
+
+    def probe(self) -> None:
+        """Create the container if needed, write the probe blob, take and release a lease on it (the doctor)."""
+        self._ensure_container()
+        blob = self._container.get_blob_client(PROBE_BLOB)
+        blob.upload_blob(b"", overwrite=True)
+        blob.acquire_lease(lease_duration=PROBE_LEASE_SECONDS).release()
 
     def _ensure_container(self) -> None:
         if not self._container_ready:

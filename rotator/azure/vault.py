@@ -6,7 +6,9 @@ those carrying the rotator's tags; a single token reads its secret by name.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import secrets
 from base64 import b64encode
 from collections.abc import Iterator
 from datetime import datetime
@@ -32,6 +34,9 @@ if TYPE_CHECKING:
     from azure.keyvault.secrets import SecretClient, SecretProperties
 
 DOCKERCONFIG_SUFFIX = "-dockerconfigjson"
+# The doctor's write probe: outside the managed names (acr-<registry>-<token>) and outside the Event
+# Grid filter (subjects beginning with acr-); every version it writes is disabled.
+PROBE_SECRET = "rotator-doctor-write-probe"
 DOCKERCONFIG_CONTENT_TYPE = "application/vnd.docker.dockerconfigjson"
 
 
@@ -90,6 +95,20 @@ class Vault:
         secret = self._client.set_secret(name, document, content_type=DOCKERCONFIG_CONTENT_TYPE, tags=tags,
                                          expires_on=password.expiry, not_before=not_before, enabled=True)
         return str(secret.properties.version)
+
+    def probe_list(self) -> int:
+        """How many secrets the first page of the listing holds (proves `readMetadata`; one call)."""
+        return len(list(next(iter(self._client.list_properties_of_secrets().by_page()), [])))
+
+    def probe_read(self) -> None:
+        """Read a secret that does not exist: Key Vault authorizes `getSecret` before it looks (404, not 403)."""
+        with contextlib.suppress(ResourceNotFoundError):
+            self._client.get_secret(f"{PROBE_SECRET}-absent-{secrets.token_hex(4)}")
+
+    def probe_write(self) -> None:
+        """Write one disabled version of the probe secret (proves `setSecret`; nobody can read its value)."""
+        self._client.set_secret(PROBE_SECRET, secrets.token_hex(16), enabled=False, content_type="text/plain",
+                                tags={"purpose": "acr-token-rotator doctor write probe; disabled, random value"})
 
     def dockerconfig_slot(self, registry: str, token: str) -> str | None:
         """The slot the companion secret holds, or None when it does not exist."""

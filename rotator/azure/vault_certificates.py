@@ -47,6 +47,10 @@ class VaultCertificates:
             if mapped is not None:
                 yield mapped
 
+    def probe_list(self) -> int:
+        """How many certificates the first page of the listing holds (proves `certificates/read`; one call)."""
+        return len(list(next(iter(self._client.list_properties_of_certificates().by_page()), [])))
+
     def get(self, name: str) -> VaultCertificate | None:
         """The current version of one certificate, or None when it is not mapped to a token."""
         return _mapped(self._client.get_certificate(name).properties)

@@ -1,7 +1,8 @@
-"""`python -m rotator scan|rotate|status|certificate`: the engine from a shell.
+"""`python -m rotator scan|rotate|status|certificate|doctor`: the engine from a shell.
 
-Exit codes: 0 all good, 1 at least one token failed or was refused, 2 bad settings or arguments.
-Output is a readable table, or with `--json` one JSON document: `{"results": [...]}`.
+Exit codes: 0 all good, 1 at least one token failed or was refused (doctor: something is missing),
+2 bad settings or arguments. Output is a readable table, or with `--json` one JSON document:
+`{"results": [...]}` (doctor: its report, `rotator.entrypoints.doctor`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,10 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
+from azure.core.exceptions import AzureError
+
 from rotator.azure.acr import AcrError
+from rotator.azure.errors import describe
 from rotator.core.results import Result
 from rotator.entrypoints.render import status_rows, table
 from rotator.protocols import password_rotation
@@ -43,7 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     certificate.add_argument("registry")
     certificate.add_argument("token")
     certificate.add_argument("--pem", required=True, type=argparse.FileType("rb"), help="PEM file (- for stdin)")
-    for command in (scan, rotate, status, certificate):
+    doctor = commands.add_parser("doctor", help="check settings, permissions and reachability; name what is missing")
+    for command in (scan, rotate, status, certificate, doctor):
         command.add_argument("--json", action="store_true", help="print one JSON document")
     for command in (scan, rotate, certificate):
         command.add_argument("--dry-run", action="store_true", help="plan and print; write nothing anywhere")
@@ -54,6 +59,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout, err: TextI
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=err,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if args.command == "doctor":
+        return _doctor(out, args.json)
     try:
         engine = engine_from_env(os.environ, require_targets=args.command in ("scan", "status"))
         results = _run(engine, args)
@@ -63,11 +70,23 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout, err: TextI
     except (AcrError, ValueError) as error:
         print(f"rotator: {error}", file=err)
         return EXIT_USAGE
+    except AzureError as error:  # e.g. the vault listing a scan starts with was refused: say what is missing
+        print(f"rotator: {describe(error)}", file=err)
+        return EXIT_FAILED
     if args.command == "status":
         _print(out, args.json, results, status=True)
         return EXIT_OK
     _print(out, args.json, results)
     return EXIT_FAILED if any(r.failed for r in results if isinstance(r, Result)) else EXIT_OK
+
+
+def _doctor(out: TextIO, as_json: bool) -> int:
+    """The doctor reports invalid settings as one of its findings (exit 1), not as a usage error."""
+    from rotator.entrypoints.doctor import diagnose
+
+    report = diagnose(lambda: engine_from_env(os.environ))
+    out.write(json.dumps(report.to_json(), indent=2, ensure_ascii=False) + "\n" if as_json else report.table())
+    return EXIT_OK if report.ok else EXIT_FAILED
 
 
 def _run(engine: Engine, args: argparse.Namespace) -> list[Any]:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -98,6 +99,11 @@ class _Context:
 
     def __init__(self, provider: Callable[[], Engine]) -> None:
         self._provider = provider
+
+    @property
+    def provider(self) -> Callable[[], Engine]:
+        """The raw provider, for the doctor: it reports invalid settings as a finding, not a 500."""
+        return self._provider
 
     def engine(self) -> Engine:
         try:
@@ -185,10 +191,17 @@ def put_certificate(request: ApiRequest, context: _Context) -> ApiResponse:
     return _result_response(result, refused=(422, "CertificateRefused"))
 
 
-def openapi(request: ApiRequest, context: _Context) -> ApiResponse:
-    from rotator.entrypoints.openapi import document
+def doctor(request: ApiRequest, context: _Context) -> ApiResponse:
+    """The preflight report (rotator.entrypoints.doctor): 200 whatever it finds; `ok` says if all is in place."""
+    from rotator.entrypoints.doctor import diagnose
 
-    return ApiResponse(200, document())
+    return ApiResponse(200, diagnose(context.provider).to_json())
+
+
+def openapi(request: ApiRequest, context: _Context) -> ApiResponse:
+    from rotator.entrypoints.openapi import app_service_auth_enabled, document
+
+    return ApiResponse(200, document(entra_id=app_service_auth_enabled(os.environ)))
 
 
 OPERATIONS: dict[str, tuple[str, Handler]] = {
@@ -196,6 +209,7 @@ OPERATIONS: dict[str, tuple[str, Handler]] = {
     "get_token": ("GET", get_token),
     "rotate_token": ("POST", rotate_token),
     "put_certificate": ("PUT", put_certificate),
+    "doctor": ("GET", doctor),
     "openapi": ("GET", openapi),
 }
 

@@ -8,6 +8,7 @@ document cannot drift from what the API does. Tests run schemathesis against it.
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from typing import Any, get_args
 
 from rotator.core.names import REGISTRY_NAME_PATTERN, TOKEN_NAME_PATTERN
@@ -105,6 +106,24 @@ _SCHEMAS: dict[str, Any] = {
                          "description": "registries or scopes that could not be read"},
         },
     },
+    "DoctorCheck": {
+        "type": "object",
+        "required": ["check", "status", "detail", "fix"],
+        "properties": {
+            "check": {"type": "string", "example": "Key Vault secrets writable"},
+            "status": {"type": "string", "enum": ["ok", "fail", "not-checked"]},
+            "detail": {"type": "string", "description": "what was found; an RBAC refusal names the missing action"},
+            "fix": {"type": "string", "description": "for a failure: the role, and the Bicep line granting it"},
+        },
+    },
+    "DoctorReport": {
+        "type": "object",
+        "required": ["ok", "checks"],
+        "properties": {
+            "ok": {"type": "boolean", "description": "false when any check failed"},
+            "checks": {"type": "array", "items": _ref("schemas", "DoctorCheck")},
+        },
+    },
     "RotateOptions": {
         "type": "object",
         "additionalProperties": False,
@@ -117,7 +136,8 @@ _SCHEMAS: dict[str, Any] = {
 
 _RESPONSES: dict[str, Any] = {
     "400": _error("Invalid input: a name ACR cannot have, malformed JSON, an unknown option."),
-    "401": {"description": "No or wrong function key (answered by the Functions host, without a body)."},
+    "401": {"description": "No or wrong function key (answered by the Functions host, without a body); with Entra "
+                   "ID authentication on, also no or an invalid bearer token (answered by App Service)."},
     "404": _error("The registry or token does not exist or is not managed by this app."),
     "409": _error("Busy (another run holds the token's lock; see Retry-After) or refused by the policy "
                   "(the token's Key Vault secret is not the rotator's).", retry_after=True),
@@ -186,6 +206,15 @@ _PATHS: dict[str, Any] = {
                                     "400", "404", "409", "413", "415", "422"),
         },
     },
+    "/doctor": {"get": {
+        "operationId": "doctor",
+        "summary": "Preflight: settings, effective permissions, Key Vault and lease storage reachable and writable.",
+        "description": "Each check is ok, fail (with the fix: the role and Bicep line that grant what is missing) "
+                       "or not-checked (with why). Answers 200 whatever it finds; `ok` is false when anything is "
+                       "missing. Writes one disabled version of the secret `rotator-doctor-write-probe` and takes a "
+                       "lease on the blob `doctor-probe` of the lease container; never returns a secret.",
+        "responses": _responses(_ok("DoctorReport", "The report.")),
+    }},
     "/openapi.json": {"get": {
         "operationId": "openapi",
         "summary": "This document.",
@@ -195,8 +224,29 @@ _PATHS: dict[str, Any] = {
 }
 
 
-def document() -> dict[str, Any]:
-    """The whole document (a fresh dict: callers may change it)."""
+_SECURITY_SCHEMES: dict[str, Any] = {
+    "functionKey": {"type": "apiKey", "in": "header", "name": "x-functions-key",
+                    "description": "A function or host key of the app. Always required."},
+    "functionKeyQuery": {"type": "apiKey", "in": "query", "name": "code",
+                         "description": "The same key as a query parameter."},
+    "entraId": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                "description": "An Entra ID access token for the app registration the deployment names "
+                               "(infra parameter apiAuthClientId, audience api://<client id>). Required in addition "
+                               "to a function key when the deployment turns on Entra ID authentication; the "
+                               "document's `security` says whether it is on for this app."},
+}
+
+
+def app_service_auth_enabled(environ: Mapping[str, str]) -> bool:
+    """App Service sets WEBSITE_AUTH_ENABLED=True in the app's environment when its authentication is on."""
+    return environ.get("WEBSITE_AUTH_ENABLED", "").strip().lower() == "true"
+
+
+def document(entra_id: bool = False) -> dict[str, Any]:
+    """The whole document (a fresh dict: callers may change it). `entra_id`: App Service Authentication is on,
+    so every request needs a bearer token besides the function key."""
+    keys: list[dict[str, list[str]]] = [{"functionKey": []}, {"functionKeyQuery": []}]
+    security = [{**key, "entraId": []} for key in keys] if entra_id else keys
     return {
         "openapi": "3.0.3",
         "info": {
@@ -207,13 +257,10 @@ def document() -> dict[str, Any]:
                            "password or a private key.",
         },
         "servers": [{"url": "/api"}],
-        "security": [{"functionKey": []}, {"functionKeyQuery": []}],
+        "security": security,
         "paths": copy.deepcopy(_PATHS),
         "components": copy.deepcopy({
-            "securitySchemes": {
-                "functionKey": {"type": "apiKey", "in": "header", "name": "x-functions-key"},
-                "functionKeyQuery": {"type": "apiKey", "in": "query", "name": "code"},
-            },
+            "securitySchemes": _SECURITY_SCHEMES,
             "schemas": _SCHEMAS,
             "responses": _RESPONSES,
             "parameters": _PARAMETERS,

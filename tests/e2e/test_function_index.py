@@ -40,6 +40,7 @@ EXPECTED_BINDINGS: dict[str, list[dict[str, Any]]] = {
     "get_token": _http("tokens/{registry}/{token}", "GET"),
     "rotate_token": _http("tokens/{registry}/{token}/rotate", "POST"),
     "put_certificate": _http("tokens/{registry}/{token}/certificate", "PUT"),
+    "doctor": _http("doctor", "GET"),
     "openapi": _http("openapi.json", "GET"),
 }
 EXPECTED_RETRY = {"setting_name": "retry_policy", "strategy": "exponential_backoff", "max_retry_count": "3",

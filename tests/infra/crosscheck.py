@@ -38,16 +38,17 @@ RELAXATIONS: Mapping[str, Relaxation] = {
 
 
 def app_settings(main: Template, function_app: Template) -> dict[str, Any]:
-    """Name -> value (AST) of every app setting of the function app, following main.bicep's wiring.
+    """Name -> value (AST) of every app setting the function app may have, following main.bicep's wiring.
 
-    function-app.bicep sets `appSettings: concat(<literal list>, <loop over items(<param>)>)`; the
-    loop's names are the keys of the object main.bicep passes as that parameter.
+    function-app.bicep sets `appSettings: concat(<literal list>, <cond ? list : list>, <loop over
+    items(<param>)>)`: a conditional part contributes both branches (the settings of either identity
+    type); the loop's names are the keys of the object main.bicep passes as that parameter.
     """
     site = function_app.only_resource("Microsoft.Web/sites")
     value = function_app.resolve(path(site, "properties", "siteConfig", "appSettings"))
     parts = path(value, "function", "parameters").values() if _is_call(value, "concat") else [value]
     settings: dict[str, Any] = {}
-    for part in (function_app.resolve(p) for p in parts):
+    for part in (branch for p in parts for branch in _branches(function_app.resolve(p))):
         if isinstance(part, list):
             settings.update({entry["name"]: entry["value"] for entry in part})
         elif isinstance(part, dict) and "loop_type" in part:
@@ -67,6 +68,20 @@ def _looped_settings(loop: dict[str, Any], main: Template) -> dict[str, Any]:
     passed = main.resolve(main.module_params(FUNCTION_APP_MODULE)[param])
     assert isinstance(passed, dict), f"{main.name} passes {param} as {passed!r:.200}, expected an object literal"
     return passed
+
+
+def _branches(value: Any) -> list[Any]:
+    """Both results of `condition ? a : b`; any other value alone."""
+    operands = conditional(value)
+    return [operands["true_value"], operands["false_value"]] if operands else [value]
+
+
+def conditional(value: Any) -> dict[str, Any] | None:
+    """The operands (condition, true_value, false_value) of a `?:` expression, else None."""
+    operator = value.get("operator") if isinstance(value, dict) else None
+    if isinstance(operator, dict) and operator.get("type") == "conditional":
+        return dict(operator["operands"])
+    return None
 
 
 def _is_call(value: Any, function: str) -> bool:

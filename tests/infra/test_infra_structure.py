@@ -16,8 +16,8 @@ import yaml  # type: ignore[import-untyped]  # PyYAML comes with schemathesis (r
 from rotator.azure.vault import DOCKERCONFIG_SUFFIX
 from rotator.core.model import secret_name
 from rotator.settings import SETTINGS
-from tests.infra.bicep_ast import INFRA, ROOT, Template, is_reference, path
-from tests.infra.crosscheck import app_settings, event_subscription, role_definition_guids
+from tests.infra.bicep_ast import INFRA, ROOT, Template, body, is_reference, path
+from tests.infra.crosscheck import app_settings, conditional, event_subscription, expression, role_definition_guids
 
 Templates = Mapping[str, Template]
 
@@ -119,27 +119,42 @@ def test_the_custom_role_grants_nothing_else(templates: Templates) -> None:
     assert role["properties"]["type"] == "CustomRole"
 
 
-def test_the_custom_role_is_assigned_on_each_registry(templates: Templates) -> None:
+def test_the_custom_role_is_granted_by_the_access_module_at_every_target(templates: Templates) -> None:
+    """Where: tests/infra/test_scopes.py. Here: the access module grants the custom role, nothing else does."""
+    granting = {name for name, template in templates.items()
+                if any(a["properties"]["roleDefinitionId"] == "roleDefinitionId"
+                       for a in template.resources("Microsoft.Authorization/roleAssignments"))}
+    assert granting == {"modules/scope-access.bicep", "modules/group-access.bicep", "modules/registry-access.bicep"}
     main = templates["main.bicep"]
-    modules = {module["detail"]["path"]: module["config"] for module in main.ast["modules"].values()}
-    loop = modules["modules/registry-access.bicep"]["loop_type"]["detail"]
-    assert loop["array_name"] == "registryIds"
-    assignment = templates["modules/registry-access.bicep"].only_resource("Microsoft.Authorization/roleAssignments")
-    assert assignment["scope"] == "registry" and assignment["properties"]["roleDefinitionId"] == "roleDefinitionId"
+    for name in ("userIdentityAccess", "systemIdentityAccess"):
+        params = body(main.ast["modules"][name]["config"])["params"]
+        assert params["roleDefinitionId"] == expression("acrRole.outputs.id"), name
 
 
 # -- the function app ----------------------------------------------------------------------------
 
 
-def test_flex_consumption_python_with_a_system_identity(templates: Templates) -> None:
+def test_flex_consumption_python_with_a_managed_identity_in_both_branches(templates: Templates) -> None:
     function_app = templates["modules/function-app.bicep"]
     plan = function_app.only_resource("Microsoft.Web/serverfarms")
     assert plan["sku"] == {"tier": "FlexConsumption", "name": "FC1"}
+    assert plan["properties"]["zoneRedundant"] == "zoneRedundant"
     site = function_app.only_resource("Microsoft.Web/sites")
-    assert site["identity"] == {"type": "SystemAssigned"} and site["properties"]["httpsOnly"] is True
+    assert site["properties"]["httpsOnly"] is True
+    identity = conditional(site["identity"])
+    assert identity is not None and identity["condition"] == "useUserAssignedIdentity"
+    assert identity["false_value"] == {"type": "SystemAssigned"}
+    assert identity["true_value"] == {"type": "UserAssigned",
+                                      "userAssignedIdentities": {"'${userAssignedIdentityId}'": {}}}
     config = site["properties"]["functionAppConfig"]
-    assert config["runtime"] == {"name": "python", "version": "3.11"}
-    assert path(config, "deployment", "storage", "authentication") == {"type": "SystemAssignedIdentity"}
+    assert config["runtime"] == {"name": "python", "version": "pythonVersion"}
+    assert config["scaleAndConcurrency"] == {"maximumInstanceCount": "maximumInstanceCount",
+                                             "instanceMemoryMB": "instanceMemoryMB"}
+    storage_auth = conditional(path(config, "deployment", "storage", "authentication"))
+    assert storage_auth is not None
+    assert storage_auth["false_value"] == {"type": "SystemAssignedIdentity"}
+    assert storage_auth["true_value"] == {"type": "UserAssignedIdentity",
+                                          "userAssignedIdentityResourceId": "userAssignedIdentityId"}
 
 
 def test_no_setting_flex_consumption_rejects_or_that_holds_a_key(templates: Templates) -> None:
@@ -147,7 +162,10 @@ def test_no_setting_flex_consumption_rejects_or_that_holds_a_key(templates: Temp
     forbidden = {"FUNCTIONS_WORKER_RUNTIME", "WEBSITE_RUN_FROM_PACKAGE", "AzureWebJobsStorage",
                  "APPINSIGHTS_INSTRUMENTATIONKEY", "WEBSITE_CONTENTAZUREFILECONNECTIONSTRING"}
     assert forbidden.isdisjoint(settings)
-    assert settings["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"] == "Authorization=AAD"
+    telemetry = conditional(settings["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"])
+    assert telemetry is not None
+    assert telemetry["false_value"] == "Authorization=AAD"
+    assert telemetry["true_value"] == "ClientId=${userAssignedIdentityClientId};Authorization=AAD"
 
 
 def test_the_app_carries_the_azd_service_tag(templates: Templates) -> None:

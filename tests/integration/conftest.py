@@ -5,12 +5,12 @@ from __future__ import annotations
 import itertools
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
 import requests
 
-from devstack.control import AcrControl, Control, SeededRegistry
+from devstack.control import OPERATOR, AcrControl, Control, SeededRegistry
 from devstack.skopeo import Skopeo
 from devstack.stack import Stack
 from rotator.azure.acr import Acr
@@ -96,6 +96,11 @@ def harness(stack: Stack, acr_control: AcrControl, vault_control: Control) -> It
     vault_control.clear_faults()
     for login_server in made:
         set_replication_delay(stack, login_server, 0)
+
+
+def as_operator(engine: Engine) -> Engine:
+    """The same configuration acting as the stack's operator: for setup the app's own roles do not allow."""
+    return build_engine(replace(engine.settings, azure_client_id=OPERATOR.client_id))
 
 
 def fast_polling(engine: Engine) -> Engine:

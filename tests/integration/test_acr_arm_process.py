@@ -12,7 +12,7 @@ import requests
 from devstack import bearer, tls
 from devstack.acr import registry_backend
 from devstack.control import AcrControl, password_spec, token_spec
-from tests.integration.test_acr_arm_support import wait_for
+from tests.polling import wait_for
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 

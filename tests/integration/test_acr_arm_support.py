@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import secrets
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -83,18 +82,6 @@ class ArmStandIn:
 def registry_path(registry: str, resource_group: str = RESOURCE_GROUP, subscription: str = SUBSCRIPTION) -> str:
     return (f"/subscriptions/{subscription}/resourceGroups/{resource_group}"
             f"/providers/Microsoft.ContainerRegistry/registries/{registry}")
-
-
-def wait_for(check: Callable[[], T | None], deadline_seconds: float = 10.0) -> T:
-    """Poll `check` until it returns something truthy (no fixed sleeps in tests)."""
-    deadline = time.monotonic() + deadline_seconds
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {deadline_seconds} s")
-        time.sleep(0.02)
 
 
 @pytest.fixture(scope="module")

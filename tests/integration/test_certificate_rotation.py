@@ -19,7 +19,7 @@ from rotator.protocols.certificate_rotation import push_certificate
 from rotator.protocols.scan import run_scan
 from tests.certs import PrivateKey, pem, pkcs8, self_signed, thumbprint
 
-from .conftest import EngineFactory, Harness
+from .conftest import EngineFactory, Harness, as_operator
 
 TOKEN = "signed-pull"
 
@@ -42,7 +42,7 @@ def on_token(h: Harness) -> dict[str, str | None]:
 
 
 def import_to_vault(h: Harness, certificate: x509.Certificate, key: PrivateKey) -> None:
-    client: CertificateClient = h.engine.certificates._client
+    client: CertificateClient = as_operator(h.engine).certificates._client  # the app may not import
     policy = CertificatePolicy(issuer_name="Self", subject="CN=x", content_type=CertificateContentType.pem)
     client.import_certificate(f"acr-{h.registry.name}-{TOKEN}-cert", pem(certificate) + pkcs8(key),
                               policy=policy, tags={"acr-registry": h.registry.name, "acr-token": TOKEN})

@@ -115,6 +115,17 @@ def test_azure_storage_settings_are_carried_through() -> None:
     assert loaded.storage_blob_url == "https://acct.blob.core.windows.net"
 
 
+def test_azure_client_id_chooses_a_user_assigned_identity_and_is_optional() -> None:
+    client_id = "7C9E6679-7425-40DE-944B-E07FC1F90AE7"
+    assert load().azure_client_id is None and load(AZURE_CLIENT_ID=" ").azure_client_id is None
+    assert load(AZURE_CLIENT_ID=client_id).azure_client_id == client_id.lower()
+
+
+@pytest.mark.parametrize("bad", ["my-identity", "7c9e6679-7425-40de-944b", "7c9e6679742540de944be07fc1f90ae7x"])
+def test_an_azure_client_id_that_is_not_a_guid_is_refused(bad: str) -> None:
+    assert bad in str(refused("AZURE_CLIENT_ID", AZURE_CLIENT_ID=bad))
+
+
 # --- good values ----------------------------------------------------------------------------------
 
 GOOD_VALUES: list[tuple[str, str, str, Any]] = [
