@@ -3,12 +3,11 @@ SDK absorbs. Tests that want a 429 lower the limits explicitly; the defaults are
 
 from __future__ import annotations
 
-import jwt
 import pytest
 import requests
 
 from devstack import bearer
-from devstack.control import ControlError, token_spec
+from devstack.control import AuthzControl, ControlError, token_spec
 from tests.integration import test_acr_arm_support as support
 from tests.integration.test_acr_arm_support import ARM_RESOURCE, RESOURCE_GROUP, ArmStandIn, registry_path
 
@@ -17,10 +16,12 @@ arm_server, arm = support.arm_server, support.arm  # the shared fixtures
 SUBSCRIPTION_REGISTRIES = f"/subscriptions/{support.SUBSCRIPTION}/providers/Microsoft.ContainerRegistry/registries"
 
 
-def as_principal(arm: ArmStandIn, oid: str) -> dict[str, str]:
-    token, _ = bearer.issue(arm.key, ARM_RESOURCE)
-    claims = jwt.decode(token, options={"verify_signature": False})
-    return {"Authorization": f"Bearer {jwt.encode({**claims, 'oid': oid}, arm.key, algorithm='HS256')}"}
+def reader(arm: ArmStandIn, name: str) -> dict[str, str]:
+    """A new principal of the stack with the Reader role on the subscription: its own ARM buckets."""
+    authz = AuthzControl(arm.base_url, verify=str(arm.ca_file))
+    principal = authz.create_principal(name)
+    authz.assign(principal.object_id, "Reader", f"/subscriptions/{support.SUBSCRIPTION}")
+    return {"Authorization": f"Bearer {bearer.issue(arm.key, ARM_RESOURCE, principal)[0]}"}
 
 
 def test_every_answer_reports_what_is_left_per_principal_and_globally(arm: ArmStandIn) -> None:
@@ -58,7 +59,7 @@ def test_an_empty_bucket_answers_429_with_retry_after_and_arm_s_error(arm: ArmSt
 def test_principals_have_their_own_buckets_and_share_the_global_one(arm: ArmStandIn) -> None:
     arm.control.set_limits(reads=(1, 0.01), global_reads=(2, 0.01))
     path = arm.base_url + SUBSCRIPTION_REGISTRIES
-    first, second, third = (as_principal(arm, oid) for oid in ("oid-a", "oid-b", "oid-c"))
+    first, second, third = (reader(arm, name) for name in ("reader-a", "reader-b", "reader-c"))
 
     def get(headers: dict[str, str]) -> requests.Response:
         return requests.get(path, params={"api-version": support.API_VERSION}, headers=headers,
