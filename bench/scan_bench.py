@@ -49,6 +49,7 @@ class Measurement:
     seconds: float
     rotated: int
     check: str  # other results; for scans with due tokens, the exactly-once verdict (over a rerun if one was needed)
+    throttled_by: dict[str, int]  # 429s per ARM operation / Key Vault limit
 
 
 def seed(acr: AcrControl, vault: Control, engine_env: dict[str, str], registries: int, tokens: int,
@@ -120,8 +121,9 @@ def measure(name: str, acr: AcrControl, vault: Control, action: Callable[[], lis
             rerun = sum(r.action == "rotated" for r in action())
             check += f"the rerun rotated {rerun}; "
         check += exactly_once(acr, vault, due, rotated + rerun)
+    by = {op.removeprefix("throttled."): n for op, n in {**arm, **kv}.items() if op.startswith("throttled.") and n}
     return Measurement(name, calls["arm"], calls["vault"], arm.get("throttled", 0) + kv.get("throttled", 0),
-                       seconds, rotated, check)
+                       seconds, rotated, check, by)
 
 
 def due_tokens(registries: list[SeededRegistry]) -> int:
@@ -167,6 +169,10 @@ def main() -> None:
         for m in results:
             print(f"| {m.name} | {m.arm_calls} | {m.vault_calls} | {m.throttled} | {m.seconds:.1f} | {m.rotated} "
                   f"| {m.check} |")
+        for m in results:
+            if m.throttled_by:
+                print(f"\n429s in '{m.name}' by operation or limit: "
+                      + ", ".join(f"{op} {n}" for op, n in sorted(m.throttled_by.items())))
     finally:
         stack.down()
 
