@@ -61,10 +61,14 @@ class Control:
 
     # -- faults ---------------------------------------------------------------------------
     def add_fault(self, operation: str, *, status: int | None = None, retry_after: int | None = None,
-                  latency_ms: int = 0, drop: bool = False, after: int = 0, times: int | None = 1) -> None:
-        """Fail (or slow, or drop) the next `times` calls of `operation` (`*` = any) after `after` good ones."""
+                  latency_ms: int = 0, drop: bool = False, after: int = 0, times: int | None = 1,
+                  code: str | None = None, message: str | None = None) -> None:
+        """Fail (or slow, or drop) the next `times` calls of `operation` (`*` = any) after `after` good ones.
+
+        `code` and `message` set the error body (default: the stand-in's usual code for the status)."""
         self._call("POST", "faults", {"operation": operation, "status": status, "retry_after": retry_after,
-                                      "latency_ms": latency_ms, "drop": drop, "after": after, "times": times})
+                                      "latency_ms": latency_ms, "drop": drop, "after": after, "times": times,
+                                      "code": code, "message": message})
 
     def clear_faults(self) -> None:
         self._call("DELETE", "faults")

@@ -36,6 +36,8 @@ class Request:
     headers: dict[str, str]  # lower-cased names
     body: bytes
     params: dict[str, str] = field(default_factory=dict)
+    target: str = ""  # the request line's target as sent (path and raw query), for stand-ins that forward it
+    local_port: int = 0  # the port the request arrived on, for stand-ins that listen on several
 
     def json(self) -> Any:
         """The body as JSON; raises ValueError with a readable reason."""
@@ -68,6 +70,8 @@ class Fault:
     drop: bool = False
     after: int = 0  # let this many matching calls through first
     times: int | None = 1  # how many calls it affects; None = forever
+    code: str | None = None  # the error code to answer (default: the stand-in's code for the status)
+    message: str | None = None  # the error message to answer
     seen: int = 0
 
 
@@ -162,10 +166,15 @@ class Service:
             return None
         if failure.drop:
             raise DroppedConnection()
-        headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after is not None else {}
-        return Response(failure.status or 500,
-                        {"error": {"code": "InjectedFault", "message": f"fault injected into {operation}"}},
-                        headers)
+        response = self.fault_response(failure, operation)
+        if failure.retry_after is not None:
+            response.headers["Retry-After"] = str(failure.retry_after)
+        return response
+
+    def fault_response(self, fault: Fault, operation: str) -> Response:
+        """The answer to an injected failure, in the ARM / Key Vault error shape; stand-ins override it."""
+        message = fault.message or f"fault injected into {operation}"
+        return Response(fault.status or 500, {"error": {"code": fault.code or "InjectedFault", "message": message}})
 
     def _control(self, request: Request) -> Response:
         try:
@@ -240,6 +249,8 @@ def _make_handler(service: Service) -> type[BaseHTTPRequestHandler]:
                 query=dict(parse_qsl(split.query, keep_blank_values=True)),
                 headers={k.lower(): v for k, v in self.headers.items()},
                 body=body,
+                target=self.path,
+                local_port=int(self.connection.getsockname()[1]),
             )
             try:
                 response = service.dispatch(request)
@@ -279,7 +290,8 @@ def _make_handler(service: Service) -> type[BaseHTTPRequestHandler]:
                 self.send_header("Content-Type", "application/json; charset=utf-8")
             for name, value in headers.values():
                 self.send_header(name, value)
-            self.send_header("Content-Length", str(len(payload)))
+            if "content-length" not in headers:  # a HEAD answer may state the length of what GET would send
+                self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(payload)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType
 
@@ -18,12 +19,22 @@ def run_until_terminated(build: Callable[[Path], Service], name: str, tls: bool 
     service = build(state_dir)
     cert = state_dir / "tls" / f"{name}.pem" if tls else None
     key = state_dir / "tls" / f"{name}.key" if tls else None
-    server = serve(service, state_dir / f"{name}.port", cert, key)
+    serve_until_terminated([serve(service, state_dir / f"{name}.port", cert, key)])
+
+
+def serve_until_terminated(servers: Sequence[ThreadingHTTPServer]) -> None:
+    """Serve every server (one per thread) until SIGTERM/SIGINT, then close them."""
 
     def stop(signum: int, frame: FrameType | None) -> None:
-        threading.Thread(target=server.shutdown, daemon=True).start()
+        for server in servers:
+            threading.Thread(target=server.shutdown, daemon=True).start()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    server.serve_forever()
-    server.server_close()
+    threads = [threading.Thread(target=server.serve_forever, name="serve") for server in servers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for server in servers:
+        server.server_close()

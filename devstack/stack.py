@@ -16,14 +16,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from devstack import bearer, identity, processes, tls
+from devstack import bearer, identity, processes, storage, tls
 from devstack.authz.store import STORE_FILE, RoleStore
 from devstack.prerequisites import Tools, find_tools
 
 STATE_FILE = "state.json"
 START_DEADLINE_SECONDS = 60
 PYTHON_STAND_INS = ("identity", "keyvault", "acr")
-HTTPS_NAMES = ("keyvault", "acr", "azurite")
+HTTPS_NAMES = ("keyvault", "acr", "azurite", "storage")
 
 # Azurite's well-known development account (public, documented by Microsoft; not a secret).
 AZURITE_ACCOUNT = "devstoreaccount1"
@@ -69,6 +69,9 @@ class Stack:
             self._start_python("keyvault", https=True)
             self._start_python("acr", https=True)
             azurite_ports = self._start_azurite(tools)
+            (self.state_dir / storage.UPSTREAM_FILE).write_text(
+                json.dumps({kind: azurite_ports[kind] for kind in storage.LISTENERS}))
+            self._start_python("storage", https=True)
         except BaseException:
             self.down()
             raise
@@ -158,18 +161,20 @@ class Stack:
             return False
 
     def _environment(self, azurite_ports: dict[str, int]) -> dict[str, str]:
-        storage = ";".join([
+        """Blob and queue endpoints are the Storage proxy (faults, counters), the table endpoint Azurite itself."""
+        ports = {**azurite_ports, **{kind: self.port(storage.listener(kind)) for kind in storage.LISTENERS}}
+        connection = ";".join([
             "DefaultEndpointsProtocol=https",
             f"AccountName={AZURITE_ACCOUNT}",
             f"AccountKey={AZURITE_KEY}",
             *(f"{service.capitalize()}Endpoint=https://127.0.0.1:{port}/{AZURITE_ACCOUNT}"
-              for service, port in azurite_ports.items()),
+              for service, port in ports.items()),
         ])
         header = (self.state_dir / identity.HEADER_FILE).read_text().strip()
         return {
             "ROTATOR_ARM_ENDPOINT": self.url("acr"),
             "ROTATOR_VAULT_URL": self.url("keyvault") + "/",
-            "AzureWebJobsStorage": storage,
+            "AzureWebJobsStorage": connection,
             "REQUESTS_CA_BUNDLE": str(self.ca_file),
             "SSL_CERT_FILE": str(self.ca_file),
             "IDENTITY_ENDPOINT": f"http://127.0.0.1:{self.port('identity')}{identity.TOKEN_PATH}",

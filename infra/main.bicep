@@ -93,8 +93,23 @@ param adoptUnmanaged bool = true
 
 @description('Seconds a new password may take to log in before the rotation fails.')
 @minValue(1)
-@maxValue(600)
+@maxValue(170)
 param verifyTimeoutSeconds int = 90
+
+@description('Bound of one Azure call, retries and waits included, in seconds (README: Time bounds).')
+@minValue(5)
+@maxValue(60)
+param callTimeoutSeconds int = 30
+
+@description('Longest Retry-After the rotator waits for, in seconds; a longer one fails the call at once (transient).')
+@minValue(0)
+@maxValue(60)
+param maxRetryAfterSeconds int = 10
+
+@description('Bound of one token\'s run, in seconds; must exceed verifyTimeoutSeconds + callTimeoutSeconds.')
+@minValue(30)
+@maxValue(200)
+param runTimeoutSeconds int = 180
 
 @description('Tolerated clock difference between the app, ARM and Key Vault, in seconds.')
 @minValue(0)
@@ -214,6 +229,9 @@ var rotatorSettings = {
   ROTATOR_EXCLUDE_TOKENS: excludeTokens
   ROTATOR_ADOPT_UNMANAGED: adoptUnmanaged ? 'true' : 'false'
   ROTATOR_VERIFY_TIMEOUT_SECONDS: string(verifyTimeoutSeconds)
+  ROTATOR_CALL_TIMEOUT_SECONDS: string(callTimeoutSeconds)
+  ROTATOR_MAX_RETRY_AFTER_SECONDS: string(maxRetryAfterSeconds)
+  ROTATOR_RUN_TIMEOUT_SECONDS: string(runTimeoutSeconds)
   ROTATOR_CLOCK_SKEW_SECONDS: string(clockSkewSeconds)
   ROTATOR_DOCKERCONFIGJSON: dockerConfigJson ? 'true' : 'false'
   ROTATOR_LEASE_CONTAINER: leaseContainerName

@@ -17,6 +17,9 @@ from rotator.core.resource_ids import ResourceIdError, TargetScope, parse_target
 from rotator.core.schedule import ScheduleError, validate_schedule
 
 AZURE_ARM_ENDPOINT = "https://management.azure.com"
+# The longest run, and the bound of every HTTP request: Azure's front end cuts a reply that has not started
+# within 230 s, so 30 s stay for the host and the network.
+MAX_RUN_TIMEOUT_SECONDS = 200
 # Azure's own name: the client ID of a user-assigned managed identity to run as (empty = system-assigned).
 CLIENT_ID_SETTING = "AZURE_CLIENT_ID"
 _GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -47,7 +50,8 @@ SETTINGS: tuple[SettingDoc, ...] = (
     SettingDoc("ROTATOR_ADOPT_UNMANAGED", "true",
                "Adopt tokens that have no Key Vault secret yet (see README: adoption rule)."),
     SettingDoc("ROTATOR_VERIFY_TIMEOUT_SECONDS", "90",
-               "How long a new password may take to log in (ACR replicates within 60 s) before the rotation fails."),
+               "How long a new password may take to log in (ACR replicates within 60 s) before the rotation fails "
+               "(1-170)."),
     SettingDoc("ROTATOR_CLOCK_SKEW_SECONDS", "300", "Tolerance for clock differences between us, ARM and Key Vault."),
     SettingDoc("ROTATOR_DOCKERCONFIGJSON", "false",
                "Also publish `acr-<registry>-<token>-dockerconfigjson`, a .dockerconfigjson for Kubernetes."),
@@ -55,6 +59,14 @@ SETTINGS: tuple[SettingDoc, ...] = (
                "Blob container holding one lease blob per token."),
     SettingDoc("ROTATOR_SCHEDULE", "0 0 */6 * * *", "NCRONTAB schedule of the timer scan (six fields, seconds first)."),
     SettingDoc("ROTATOR_ARM_ENDPOINT", AZURE_ARM_ENDPOINT, "Azure Resource Manager endpoint."),
+    SettingDoc("ROTATOR_CALL_TIMEOUT_SECONDS", "30",
+               "Bound of one Azure call, all its retries and waits included (5-60; README: Time bounds)."),
+    SettingDoc("ROTATOR_MAX_RETRY_AFTER_SECONDS", "10",
+               "Longest `Retry-After` the rotator waits for; a throttled call asking for longer fails at once as "
+               "transient (0-60)."),
+    SettingDoc("ROTATOR_RUN_TIMEOUT_SECONDS", "180",
+               "Bound of one token's run, lock to release (30-200; an HTTP request is bounded by 200 s in all). "
+               "Must exceed the verify timeout plus the call timeout."),
 )
 SETTING_NAMES = frozenset(s.name for s in SETTINGS)
 _DEFAULTS = {s.name: s.default for s in SETTINGS}
@@ -79,6 +91,9 @@ class Settings:
     lease_container: str
     schedule: str
     arm_endpoint: str
+    call_timeout: timedelta
+    max_retry_after: timedelta
+    run_timeout: timedelta
     storage_connection: str  # AzureWebJobsStorage connection string, or "" when identity-based
     storage_blob_url: str  # AzureWebJobsStorage__blobServiceUri (identity-based), or ""
     azure_client_id: str | None = None  # AZURE_CLIENT_ID: a user-assigned identity; None = system-assigned
@@ -102,16 +117,25 @@ class Settings:
             include_tokens=reader.patterns("ROTATOR_INCLUDE_TOKENS"),
             exclude_tokens=reader.patterns("ROTATOR_EXCLUDE_TOKENS"),
             adopt_unmanaged=reader.boolean("ROTATOR_ADOPT_UNMANAGED"),
-            verify_timeout=timedelta(seconds=reader.integer("ROTATOR_VERIFY_TIMEOUT_SECONDS", 1, 600)),
+            verify_timeout=timedelta(seconds=reader.integer("ROTATOR_VERIFY_TIMEOUT_SECONDS", 1, 170)),
             clock_skew=timedelta(seconds=reader.integer("ROTATOR_CLOCK_SKEW_SECONDS", 0, 3600)),
             dockerconfigjson=reader.boolean("ROTATOR_DOCKERCONFIGJSON"),
             lease_container=reader.container("ROTATOR_LEASE_CONTAINER"),
             schedule=reader.schedule("ROTATOR_SCHEDULE"),
             arm_endpoint=reader.https_url("ROTATOR_ARM_ENDPOINT").rstrip("/"),
+            call_timeout=timedelta(seconds=reader.integer("ROTATOR_CALL_TIMEOUT_SECONDS", 5, 60)),
+            max_retry_after=timedelta(seconds=reader.integer("ROTATOR_MAX_RETRY_AFTER_SECONDS", 0, 60)),
+            run_timeout=timedelta(seconds=reader.integer("ROTATOR_RUN_TIMEOUT_SECONDS", 30, MAX_RUN_TIMEOUT_SECONDS)),
             storage_connection=env.get("AzureWebJobsStorage", "").strip(),
             storage_blob_url=env.get("AzureWebJobsStorage__blobServiceUri", "").strip(),
             azure_client_id=_client_id(env),
         )
+        if settings.verify_timeout + settings.call_timeout >= settings.run_timeout:
+            raise SettingsError(
+                f"ROTATOR_RUN_TIMEOUT_SECONDS ({settings.run_timeout.seconds}) must exceed "
+                f"ROTATOR_VERIFY_TIMEOUT_SECONDS ({settings.verify_timeout.seconds}) plus "
+                f"ROTATOR_CALL_TIMEOUT_SECONDS ({settings.call_timeout.seconds}): a run that waits the whole "
+                "verify timeout must still have time to publish")
         return settings
 
 

@@ -1,10 +1,15 @@
-"""Build the engine from settings: the one place that creates credentials and SDK clients."""
+"""Build the engine from settings: the one place that creates credentials and SDK clients.
+
+Every client gets the time bounds of the settings (`rotator.azure.bounds`): a bounded retry policy and
+connect/read timeouts, so no Azure call waits longer than ROTATOR_CALL_TIMEOUT_SECONDS.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
 from rotator.azure.acr import Acr
+from rotator.azure.bounds import TimeBounds
 from rotator.azure.lease import TokenLocks
 from rotator.azure.login import RegistryLogin
 from rotator.azure.vault import Vault
@@ -13,25 +18,33 @@ from rotator.protocols.engine import Engine
 from rotator.settings import Settings
 
 
-def build_engine(settings: Settings) -> Engine:
+def time_bounds(settings: Settings) -> TimeBounds:
+    return TimeBounds(call_seconds=settings.call_timeout.total_seconds(),
+                      max_retry_after_seconds=settings.max_retry_after.total_seconds(),
+                      run_seconds=settings.run_timeout.total_seconds())
+
+
+def build_engine(settings: Settings, bounds: TimeBounds | None = None) -> Engine:
     """Clients authenticate with DefaultAzureCredential (managed identity in Azure and in devstack).
 
     The identity is the one the settings name (AZURE_CLIENT_ID: a user-assigned identity), so the
     env map given to `Settings.from_env` decides it, not whatever this process's environment holds.
+    `bounds` replaces the settings' time bounds (bench/bounds_bench.py compares with the SDKs' defaults).
     """
     from azure.identity import DefaultAzureCredential
 
     credential = DefaultAzureCredential(managed_identity_client_id=settings.azure_client_id)
+    bounds = bounds or time_bounds(settings)
     return Engine(
         settings=settings,
-        acr=Acr(credential, settings.arm_endpoint),
-        vault=Vault(credential, settings.vault_url),
-        certificates=VaultCertificates(credential, settings.vault_url),
+        acr=Acr(credential, settings.arm_endpoint, bounds=bounds),
+        vault=Vault(credential, settings.vault_url, bounds=bounds),
+        certificates=VaultCertificates(credential, settings.vault_url, bounds=bounds),
         locks=TokenLocks(settings.storage_connection, settings.storage_blob_url, credential,
-                         settings.lease_container),
-        login=RegistryLogin(),
+                         settings.lease_container, bounds=bounds),
+        login=RegistryLogin(bounds=bounds),
     )
 
 
-def engine_from_env(env: Mapping[str, str], require_targets: bool = True) -> Engine:
-    return build_engine(Settings.from_env(env, require_targets=require_targets))
+def engine_from_env(env: Mapping[str, str]) -> Engine:
+    return build_engine(Settings.from_env(env))

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 from azure.core.credentials import TokenCredential
 from azure.core.exceptions import HttpResponseError
 
+from rotator.azure.bounds import DEFAULT_BOUNDS, TimeBounds, finish
 from rotator.core.certificates import CertificateSlot
 from rotator.core.model import NewPassword, PasswordName, PasswordSlot, TokenState, password_name
 from rotator.core.permissions import PermissionBlock
@@ -50,9 +51,11 @@ def token_id(registry: RegistryId, token: str) -> str:
 class Acr:
     """Thin adapter: SDK objects in, `rotator.core.model` objects out."""
 
-    def __init__(self, credential: TokenCredential, arm_endpoint: str, polling_interval: float | None = None) -> None:
+    def __init__(self, credential: TokenCredential, arm_endpoint: str, polling_interval: float | None = None,
+                 bounds: TimeBounds = DEFAULT_BOUNDS) -> None:
         self._credential = credential
         self._endpoint = arm_endpoint.rstrip("/")
+        self.bounds = bounds
         self._polling: dict[str, Any] = {} if polling_interval is None else {"polling_interval": polling_interval}
         self._client = cache(self._make_client)
 
@@ -61,7 +64,7 @@ class Acr:
 
         return ContainerRegistryManagementClient(
             self._credential, subscription, base_url=self._endpoint,
-            credential_scopes=[f"{self._endpoint}/.default"], **self._polling)
+            credential_scopes=[f"{self._endpoint}/.default"], **self._polling, **self.bounds.client_options("ARM"))
 
     # -- registries -----------------------------------------------------------------------
     @needs("/read")
@@ -103,7 +106,7 @@ class Acr:
             registry.resource_group, registry.name,
             GenerateCredentialsParameters(token_id=token_id(registry, token.name), name=slot, expiry=expiry),
             **self._polling)
-        result = poller.result()
+        result = finish(poller, f"generateCredentials for {registry.name}/{token.name}", self.bounds.run_seconds)
         for password in result.passwords or []:
             if password.name == slot and password.value:
                 return NewPassword(slot=slot, value=password.value,
@@ -125,7 +128,8 @@ class Acr:
             certificates=[TokenCertificate(**c) for c in certificates])))
         poller = self._client(registry.subscription).tokens.begin_update(
             registry.resource_group, registry.name, token.name, update, **self._polling)
-        return _token_state(registry, token.login_server, poller.result())
+        updated = finish(poller, f"the update of token {registry.name}/{token.name}", self.bounds.run_seconds)
+        return _token_state(registry, token.login_server, updated)
 
     @needs("Microsoft.Authorization/permissions/read")
     def permissions(self, scope: TargetScope) -> list[PermissionBlock]:

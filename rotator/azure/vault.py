@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from azure.core.credentials import TokenCredential
 from azure.core.exceptions import ResourceNotFoundError
 
+from rotator.azure.bounds import DEFAULT_BOUNDS, TimeBounds
 from rotator.core.model import (
     OVERRIDE_TAGS,
     SECRET_CONTENT_TYPE,
@@ -43,11 +44,11 @@ DOCKERCONFIG_CONTENT_TYPE = "application/vnd.docker.dockerconfigjson"
 class Vault:
     """Adapter over SecretClient: `rotator.core.model` objects in and out, never a logged value."""
 
-    def __init__(self, credential: TokenCredential, vault_url: str) -> None:
-        """The SDK's defaults: its API version and its check of the vault's auth challenge."""
+    def __init__(self, credential: TokenCredential, vault_url: str, bounds: TimeBounds = DEFAULT_BOUNDS) -> None:
+        """The SDK's defaults (its API version, its check of the vault's auth challenge), with our time bounds."""
         from azure.keyvault.secrets import SecretClient
 
-        self._client: SecretClient = SecretClient(vault_url, credential)
+        self._client: SecretClient = SecretClient(vault_url, credential, **bounds.client_options("Key Vault"))
 
     def tagged_secrets(self) -> Iterator[SecretState]:
         """Every password and companion secret carrying the rotator's tags: one paged listing, no reads."""

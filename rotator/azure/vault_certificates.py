@@ -16,6 +16,7 @@ from azure.core.credentials import TokenCredential
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from rotator.azure.bounds import DEFAULT_BOUNDS, TimeBounds
 from rotator.core.model import TAG_REGISTRY, TAG_TOKEN
 
 if TYPE_CHECKING:
@@ -34,11 +35,11 @@ class VaultCertificate:
 
 
 class VaultCertificates:
-    def __init__(self, credential: TokenCredential, vault_url: str) -> None:
-        """The SDK's defaults, like the secrets adapter: its API version and its challenge check."""
+    def __init__(self, credential: TokenCredential, vault_url: str, bounds: TimeBounds = DEFAULT_BOUNDS) -> None:
+        """The SDK's defaults, like the secrets adapter, with our time bounds."""
         from azure.keyvault.certificates import CertificateClient
 
-        self._client: CertificateClient = CertificateClient(vault_url, credential)
+        self._client: CertificateClient = CertificateClient(vault_url, credential, **bounds.client_options("Key Vault"))
 
     def tagged(self) -> Iterator[VaultCertificate]:
         """Every certificate mapped to a token: one paged listing."""

@@ -41,6 +41,13 @@ class TargetScope:
             return RegistryId(self.subscription, self.resource_group, self.registry)
         return None
 
+    def contains(self, registry: RegistryId) -> bool:
+        """Whether the registry is this entry's registry, or in its resource group or subscription (Azure
+        compares these names case-insensitively)."""
+        named = (self.subscription, self.resource_group, self.registry)
+        actual = (registry.subscription, registry.resource_group, registry.name)
+        return all(want is None or want.lower() == have.lower() for want, have in zip(named, actual, strict=True))
+
 
 def parse_target_scope(text: str) -> TargetScope:
     match = _SCOPE_PATTERN.match(text.strip())

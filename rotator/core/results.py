@@ -25,6 +25,7 @@ class Result:
     version: str | None = None  # the Key Vault secret version published, if any
     duration_ms: int | None = None
     transient: bool = False  # a later retry could succeed (busy, throttled, not yet replicated)
+    code: str | None = None  # a stable machine-readable cause (e.g. Throttled, AuthorizationFailed, SecretDisabled)
 
     @property
     def failed(self) -> bool:

@@ -1,8 +1,9 @@
 """`python -m rotator scan|rotate|status|certificate|doctor`: the engine from a shell.
 
-Exit codes: 0 all good, 1 at least one token failed or was refused (doctor: something is missing),
-2 bad settings or arguments. Output is a readable table, or with `--json` one JSON document:
-`{"results": [...]}` (doctor: its report, `rotator.entrypoints.doctor`).
+Output is a readable table, or with `--json` one JSON document: `{"results": [...]}` (doctor: its report,
+`rotator.entrypoints.doctor`). The exit code tells a script what happened (EXIT_CODES, also in `--help`;
+doctor: 0 all in place, 1 something is missing). A command naming one token checks that this app manages it
+(`rotator.protocols.targets.managed_token`, as HTTP and Event Grid do) before anything is written.
 """
 
 from __future__ import annotations
@@ -24,34 +25,52 @@ from rotator.entrypoints.render import status_rows, table
 from rotator.protocols import password_rotation
 from rotator.protocols.engine import Engine
 from rotator.protocols.scan import plan_all, run_scan
-from rotator.protocols.targets import find_registry
+from rotator.protocols.targets import managed_token
 from rotator.settings import SettingsError
 from rotator.wiring import engine_from_env
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK = 0  # done: every token rotated, skipped or unchanged as planned
+EXIT_FAILED = 1  # at least one token failed or was refused (wins over EXIT_BUSY)
+EXIT_USAGE = 2  # bad arguments or settings, or a token/registry this app does not manage: nothing written
+EXIT_BUSY = 3  # at least one token was busy (another run holds its lock) or waiting: nothing done for it, try later
+WAITING_ACTIONS = frozenset({"busy", "waiting"})
+EXIT_CODES = f"""exit codes:
+  {EXIT_OK}  done (rotated, skipped, unchanged or planned)
+  {EXIT_FAILED}  a token failed or was refused (wins when some were also busy)
+  {EXIT_USAGE}  bad arguments or settings, or a registry/token outside ROTATOR_REGISTRIES or excluded by
+     ROTATOR_INCLUDE_TOKENS/ROTATOR_EXCLUDE_TOKENS: nothing was written
+  {EXIT_BUSY}  busy or waiting: another run holds a token's lock, or its overlap window is not over;
+     nothing was done for it, try later
+"""
 RESULT_COLUMNS = ("registry", "token", "action", "slot", "expiry", "reason")
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m rotator",
-                                     description="Rotate ACR token credentials into Key Vault.")
+    parser = argparse.ArgumentParser(prog="python -m rotator", epilog=EXIT_CODES,
+                                     description="Rotate ACR token credentials into Key Vault.",
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-v", "--verbose", action="store_true", help="print the structured log lines on stderr")
     commands = parser.add_subparsers(dest="command", required=True)
-    scan = commands.add_parser("scan", help="plan every managed token and rotate the due ones")
-    rotate = commands.add_parser("rotate", help="rotate one token if due (or --force)")
-    rotate.add_argument("registry", help="registry name (within ROTATOR_REGISTRIES) or resource ID")
-    rotate.add_argument("token", help="token name")
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=help_text, epilog=EXIT_CODES,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    scan = command("scan", "plan every managed token and rotate the due ones")
+    rotate = command("rotate", "rotate one token if due (or --force)")
+    rotate.add_argument("registry", help="registry name, or resource ID, within ROTATOR_REGISTRIES")
+    rotate.add_argument("token", help="token name (selected by ROTATOR_INCLUDE_TOKENS/ROTATOR_EXCLUDE_TOKENS)")
     rotate.add_argument("--force", action="store_true", help="rotate even if not due")
-    status = commands.add_parser("status", help="show every managed token, its slots and next due date")
-    certificate = commands.add_parser("certificate", help="put a PEM certificate on a token")
-    certificate.add_argument("registry")
-    certificate.add_argument("token")
+    status = command("status", "show every managed token, its slots and next due date")
+    certificate = command("certificate", "put a PEM certificate on a token")
+    certificate.add_argument("registry", help="registry name, or resource ID, within ROTATOR_REGISTRIES")
+    certificate.add_argument("token", help="token name (selected by ROTATOR_INCLUDE_TOKENS/ROTATOR_EXCLUDE_TOKENS)")
     certificate.add_argument("--pem", required=True, type=argparse.FileType("rb"), help="PEM file (- for stdin)")
-    doctor = commands.add_parser("doctor", help="check settings, permissions and reachability; name what is missing")
-    for command in (scan, rotate, status, certificate, doctor):
-        command.add_argument("--json", action="store_true", help="print one JSON document")
-    for command in (scan, rotate, certificate):
-        command.add_argument("--dry-run", action="store_true", help="plan and print; write nothing anywhere")
+    doctor = command("doctor", "check settings, permissions and reachability; name what is missing")
+    for each in (scan, rotate, status, certificate, doctor):
+        each.add_argument("--json", action="store_true", help="print one JSON document")
+    for each in (scan, rotate, certificate):
+        each.add_argument("--dry-run", action="store_true", help="plan and print; write nothing anywhere")
     return parser
 
 
@@ -62,22 +81,28 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout, err: TextI
     if args.command == "doctor":
         return _doctor(out, args.json)
     try:
-        engine = engine_from_env(os.environ, require_targets=args.command in ("scan", "status"))
+        engine = engine_from_env(os.environ)
         results = _run(engine, args)
     except SettingsError as error:
         print(f"rotator: bad settings: {error}", file=err)
         return EXIT_USAGE
-    except (AcrError, ValueError) as error:
+    except (AcrError, ValueError) as error:  # unmanaged registry or token, malformed resource ID
         print(f"rotator: {error}", file=err)
         return EXIT_USAGE
-    except AzureError as error:  # e.g. the vault listing a scan starts with was refused: say what is missing
+    except AzureError as error:  # Azure failed before any token's run (finding the registry, listing the vault)
         print(f"rotator: {describe(error)}", file=err)
         return EXIT_FAILED
-    if args.command == "status":
-        _print(out, args.json, results, status=True)
-        return EXIT_OK
-    _print(out, args.json, results)
-    return EXIT_FAILED if any(r.failed for r in results if isinstance(r, Result)) else EXIT_OK
+    _print(out, args.json, results, status=args.command == "status")
+    return exit_code([r for r in results if isinstance(r, Result)])
+
+
+def exit_code(results: Sequence[Result]) -> int:
+    """EXIT_FAILED if any token failed or was refused, else EXIT_BUSY if any was busy or waiting, else EXIT_OK."""
+    if any(r.failed for r in results):
+        return EXIT_FAILED
+    if any(r.action in WAITING_ACTIONS for r in results):
+        return EXIT_BUSY
+    return EXIT_OK
 
 
 def _doctor(out: TextIO, as_json: bool) -> int:
@@ -94,8 +119,8 @@ def _run(engine: Engine, args: argparse.Namespace) -> list[Any]:
         return run_scan(engine, dry_run=args.dry_run)
     if args.command == "status":
         plans, _, failures = plan_all(engine)
-        return [*status_rows(plans), *(f.to_json() for f in failures)]
-    registry, login_server = find_registry(engine, args.registry)
+        return [*status_rows(plans), *failures]
+    registry, login_server = managed_token(engine, args.registry, args.token)
     if args.command == "rotate":
         return [password_rotation.rotate(engine, registry, login_server, args.token, force=args.force,
                                          dry_run=args.dry_run)]

@@ -9,9 +9,10 @@ Rules every reply follows:
 - JSON bodies; errors are always ``{"error": {"code", "message"}}`` with a message safe to show.
 - Bad input is a 4xx, never a 5xx: names are checked against ACR's naming rules before any
   Azure call, bodies are bounded (64 KiB) and typed.
-- Rotations are synchronous (200 with the result): one token takes seconds, bounded by
-  ROTATOR_VERIFY_TIMEOUT_SECONDS (at most 600 s; keep it under the 230 s HTTP limit of Azure's
-  front end, the default 90 s is). A caller learns the outcome without polling.
+- Rotations are synchronous (200 with the result): one token takes seconds. Every request is bounded by
+  HTTP_TIME_BOUND_SECONDS (200 s: Azure's front end cuts a reply not started within 230 s), the rotation
+  inside it by ROTATOR_RUN_TIMEOUT_SECONDS (docs/http-api.md shows the arithmetic). A caller learns the
+  outcome without polling.
 - 5xx only for the app itself: 500 for invalid settings (a misconfigured app; the detail is
   logged, not returned) or a bug, 502/503 when Azure failed (503 with Retry-After when a
   retry could succeed).
@@ -30,6 +31,7 @@ from typing import Any
 
 from azure.core.exceptions import AzureError, ResourceNotFoundError
 
+from rotator.azure import bounds
 from rotator.azure.errors import describe, is_transient
 from rotator.core.certificates import MAX_CERTIFICATE_INPUT_BYTES
 from rotator.core.model import TokenState
@@ -39,10 +41,12 @@ from rotator.core.results import Result
 from rotator.logs import log_event
 from rotator.protocols import password_rotation
 from rotator.protocols.engine import Engine
+from rotator.settings import MAX_RUN_TIMEOUT_SECONDS
 
 MAX_BODY_BYTES = MAX_CERTIFICATE_INPUT_BYTES  # 64 KiB: a certificate is far smaller, a JSON option object too
 PEM_MEDIA_TYPES = ("application/x-pem-file", "text/plain")
 RETRY_AFTER_SECONDS = 30  # a rotation holding the lease is usually done well within this
+HTTP_TIME_BOUND_SECONDS = MAX_RUN_TIMEOUT_SECONDS  # no Azure call of a request starts or lasts beyond it
 _JSON_HEADERS = {
     "Content-Type": "application/json; charset=utf-8",
     "Cache-Control": "no-store",
@@ -123,7 +127,8 @@ def handle(operation: str, request: ApiRequest, engine_provider: Callable[[], En
     try:
         if request.method != method:
             raise ApiError(405, "MethodNotAllowed", f"{operation} takes {method}", {"Allow": method})
-        response = handler(request, _Context(engine_provider))
+        with bounds.deadline(HTTP_TIME_BOUND_SECONDS):
+            response = handler(request, _Context(engine_provider))
     except ApiError as error:
         response = error.response()
     except AzureError as error:

@@ -7,6 +7,7 @@ into a `Result`, so one token never stops the others.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -14,8 +15,9 @@ from datetime import UTC, datetime
 
 from azure.core.exceptions import AzureError, ResourceNotFoundError
 
+from rotator.azure import bounds
 from rotator.azure.acr import Acr, AcrError
-from rotator.azure.errors import describe, is_transient
+from rotator.azure.errors import describe, error_code, is_transient
 from rotator.azure.lease import Busy, HeldLease, LeaseLost, TokenLocks
 from rotator.azure.login import RegistryLogin
 from rotator.azure.vault import Vault
@@ -26,6 +28,9 @@ from rotator.core.resource_ids import RegistryId
 from rotator.core.results import Result
 from rotator.logs import log_event
 from rotator.settings import Settings
+
+RELEASE_RESERVE_SECONDS = 10  # the end of a run kept for giving the lease back
+_LEVELS = {"failed": logging.ERROR, "refused": logging.WARNING}
 
 
 def utc_now() -> datetime:
@@ -57,15 +62,17 @@ class Engine:
                 locked: bool) -> Result:
         """Run `work` (under the token's lease when `locked`), turning every per-token problem into a Result.
 
-        `Result.transient` tells event-driven callers whether a redelivery could succeed. One log line
-        per token, with the duration."""
+        `Result.transient` tells event-driven callers whether a redelivery could succeed. The run is bounded by
+        ROTATOR_RUN_TIMEOUT_SECONDS, keeping the last RELEASE_RESERVE_SECONDS for the lease release. One log
+        line per token, with the duration."""
         started = time.monotonic()
         try:
-            if locked:
-                with self.locks.hold(registry, token_name) as lease:
-                    result = work(lease)
-            else:
-                result = work(None)
+            with bounds.deadline(self.settings.run_timeout.total_seconds()):
+                if locked:
+                    with self.locks.hold(registry, token_name) as lease, bounds.reserve(RELEASE_RESERVE_SECONDS):
+                        result = work(lease)
+                else:
+                    result = work(None)
         except Busy as busy:
             result = Result(registry.name, token_name, "busy", str(busy), transient=True)
         except ResourceNotFoundError:
@@ -73,13 +80,16 @@ class Engine:
         except AcrError as error:
             result = Result(registry.name, token_name, "failed", str(error))
         except LeaseLost as error:
-            result = Result(registry.name, token_name, "failed", f"{error}; nothing published", transient=True)
+            result = Result(registry.name, token_name, "failed", f"{error}; nothing published", transient=True,
+                            code="LeaseLost")
         except AzureError as error:
-            result = Result(registry.name, token_name, "failed", describe(error), transient=is_transient(error))
+            result = Result(registry.name, token_name, "failed", describe(error), transient=is_transient(error),
+                            code=error_code(error))
         duration = int((time.monotonic() - started) * 1000)
         result = replace(result, duration_ms=duration)
-        log_event("token", registry=result.registry, token=result.token, action=result.action, slot=result.slot,
-                  reason=result.reason, expiry=result.expiry, version=result.version, duration_ms=duration)
+        log_event("token", _LEVELS.get(result.action, logging.INFO), registry=result.registry, token=result.token,
+                  action=result.action, slot=result.slot, reason=result.reason, code=result.code,
+                  expiry=result.expiry, version=result.version, duration_ms=duration)
         return result
 
 

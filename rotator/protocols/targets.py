@@ -39,10 +39,23 @@ def discover_registries(engine: Engine) -> tuple[list[tuple[RegistryId, str]], l
     return list(registries.items()), failures
 
 
+class NotManaged(AcrError):
+    """The registry is not among ROTATOR_REGISTRIES (or cannot be found there)."""
+
+
+class TokenExcluded(NotManaged):
+    """The token is left out by ROTATOR_INCLUDE_TOKENS/ROTATOR_EXCLUDE_TOKENS."""
+
+
 def find_registry(engine: Engine, text: str) -> tuple[RegistryId, str]:
-    """A registry by resource ID, or by name among those ROTATOR_REGISTRIES names."""
+    """A registry by name among those ROTATOR_REGISTRIES names, or by resource ID within one of its entries.
+
+    A resource ID outside every entry is refused like an unknown name: the settings are the one answer to
+    "may this app write there?", whichever way a caller names the registry."""
     if text.startswith("/"):
         registry = parse_registry_id(text)
+        if not any(scope.contains(registry) for scope in engine.settings.targets):
+            raise NotManaged(f"registry {registry} is not managed here: it is outside ROTATOR_REGISTRIES")
         return registry, engine.acr.login_server(registry)
     for scope in engine.settings.targets:
         named = scope.registry_id()
@@ -52,28 +65,24 @@ def find_registry(engine: Engine, text: str) -> tuple[RegistryId, str]:
     for registry, login_server in registries:
         if registry.name.lower() == text.lower():
             return registry, login_server
-    raise AcrError(f"registry {text!r} is not among ROTATOR_REGISTRIES; pass its resource ID instead")
-
-
-class NotManaged(AcrError):
-    """The registry is not among ROTATOR_REGISTRIES (or cannot be found there)."""
-
-
-class TokenExcluded(NotManaged):
-    """The token is left out by ROTATOR_INCLUDE_TOKENS/ROTATOR_EXCLUDE_TOKENS."""
+    raise NotManaged(f"registry {text!r} is not managed here: it is not among the registries ROTATOR_REGISTRIES "
+                     "names")
 
 
 def managed_token(engine: Engine, registry_name: str, token_name: str) -> tuple[RegistryId, str]:
-    """The registry of a token this app manages, for requests that name one (HTTP, events).
+    """The registry of a token this app manages, for every request that names one (CLI, HTTP, events).
 
-    NotManaged/TokenExcluded say why not; other Azure errors (throttling, outages) pass through.
+    NotManaged/TokenExcluded say why not, naming the setting; other Azure errors (throttling, outages) pass
+    through. Checked before anything is written: no lease, no ARM or Key Vault call for a refused token.
     """
-    try:
-        registry, login_server = find_registry(engine, registry_name)
-    except (AcrError, ResourceNotFoundError) as error:
-        raise NotManaged(f"registry {registry_name} is not managed here: {error}") from None
     settings = engine.settings
     if not selected(token_name, settings.include_tokens, settings.exclude_tokens):
         raise TokenExcluded(f"token {registry_name}/{token_name} is excluded by "
                             "ROTATOR_INCLUDE_TOKENS/ROTATOR_EXCLUDE_TOKENS")
-    return registry, login_server
+    try:
+        return find_registry(engine, registry_name)
+    except NotManaged:
+        raise
+    except (AcrError, ResourceNotFoundError) as error:
+        reason = "ARM has no such registry" if isinstance(error, ResourceNotFoundError) else str(error)
+        raise NotManaged(f"registry {registry_name} is not managed here: {reason}") from None

@@ -22,7 +22,7 @@ from azure.keyvault.secrets import SecretClient
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from devstack.control import AcrControl, operator_credential, password_spec, token_spec
+from devstack.control import AcrControl, Control, operator_credential, password_spec, token_spec
 from devstack.functions_host import LocalServer, serve, start_in_thread
 from devstack.seeding import manage_in_vault
 from devstack.stack import Stack
@@ -130,6 +130,21 @@ def world(stack: Stack) -> Iterator[World]:
     world.registry_id = world.seed_registry(registry)
     with registries_setting(world.registry_id):
         yield world
+
+
+@pytest.fixture
+def storage_faults(stack: Stack) -> Iterator[Control]:
+    """The Storage proxy's controls (faults per Storage operation); its faults are cleared afterwards."""
+    control = Control(stack.url("storage"), verify=str(stack.ca_file))
+    yield control
+    control.clear_faults()
+
+
+@pytest.fixture
+def arm_faults(world: World) -> Iterator[AcrControl]:
+    """The ACR stand-in's controls; its faults are cleared afterwards."""
+    yield world.acr
+    world.acr.clear_faults()
 
 
 @contextlib.contextmanager

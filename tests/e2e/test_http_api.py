@@ -16,6 +16,7 @@ import schemathesis
 from azure.core.exceptions import ServiceRequestError
 from schemathesis.specs.openapi.checks import unsupported_method
 
+from devstack.control import AcrControl, Control
 from rotator.core.certificates import MAX_CERTIFICATE_INPUT_BYTES
 from rotator.core.resource_ids import parse_registry_id
 from rotator.entrypoints.http_api import ApiRequest, handle
@@ -194,6 +195,34 @@ def test_rotate_while_busy_is_409_with_retry_after(world: World, client: Client)
 
     assert response.status_code == 409 and error_code(response) == "Busy"
     assert int(response.headers["Retry-After"]) > 0
+
+
+def test_a_lease_release_failure_after_publishing_is_still_200(world: World, client: Client,
+                                                               storage_faults: Control) -> None:
+    """Issue 10 defect 6: the rotation published, so the caller gets the result, not a 503 that invites a retry."""
+    token = world.managed_token(DUE_DAYS)
+    storage_faults.add_fault("lease.release", status=503, times=None)
+
+    response = client.call("POST", token_path(world, token.name, "/rotate"))
+
+    assert response.status_code == 200 and response.json()["action"] == "rotated"
+    assert token.current() == (response.json()["version"], "password2")
+
+
+def test_throttling_beyond_the_bound_is_a_fast_503_naming_arm(world: World, client: Client,
+                                                              arm_faults: AcrControl) -> None:
+    """Issue 10 defect 7: a Retry-After of an hour is not slept through; the answer says who throttled."""
+    token = world.managed_token(DUE_DAYS)
+    arm_faults.add_fault("tokens.get", status=429, retry_after=3600, times=None)
+    before = world.generate_calls()
+
+    response = client.call("POST", token_path(world, token.name, "/rotate"), json={"force": True})
+
+    assert response.status_code == 503 and error_code(response) == "TemporarilyUnavailable"
+    message = response.json()["error"]["message"]
+    assert message.startswith(f"ARM at {world.stack.url('acr')} throttled the call (429, Retry-After 3600 s)")
+    assert int(response.headers["Retry-After"]) > 0
+    assert world.generate_calls() == before and token.current()[1] == "password1"
 
 
 def test_rotate_options_need_a_json_content_type(world: World, client: Client) -> None:

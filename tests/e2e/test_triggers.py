@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from azure.functions import meta
 
+from devstack.control import Control
 from rotator.core.resource_ids import parse_registry_id
 from rotator.entrypoints.event_grid import TransientEventError
 from rotator.entrypoints.timer import ScanIncomplete
@@ -422,6 +423,20 @@ def test_a_busy_token_raises_so_event_grid_redelivers(world: World, deliver: Cal
 
     assert counted.made == 1
     assert token.current()[1] == "password2"
+
+
+def test_a_lease_release_failure_after_publishing_is_acknowledged(
+        world: World, deliver: Callable[[dict[str, Any]], None], rotations: Callable[[], Rotations], vault_url: str,
+        storage_faults: Control, caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 10 defect 6: the rotation published; Event Grid must not redeliver (that would rotate again)."""
+    token = world.managed_token(DUE_DAYS)
+    storage_faults.add_fault("lease.release", drop=True, times=None)
+    counted = rotations()
+
+    deliver(near_expiry(token, vault_url))  # returns: acknowledged
+
+    assert counted.made == 1 and token.current()[1] == "password2"
+    assert [line["token"] for line in rotator_lines(caplog, "lease-release-failed")] == [token.name]
 
 
 def test_a_registry_outside_the_settings_is_acknowledged(world: World, deliver: Callable[[dict[str, Any]], None],

@@ -42,6 +42,12 @@ def vault_control(stack: Stack) -> Control:
     return Control(stack.url("keyvault"), verify=str(stack.ca_file))
 
 
+@pytest.fixture(scope="session")
+def storage_control(stack: Stack) -> Control:
+    """The Storage proxy in front of Azurite: faults and counters per Storage operation (`lease.acquire`, ...)."""
+    return Control(stack.url("storage"), verify=str(stack.ca_file))
+
+
 def set_replication_delay(stack: Stack, login_server: str, seconds: float) -> None:
     """How long a regenerated password takes to work on this registry's login server (Azure: up to 60 s).
 
@@ -76,7 +82,8 @@ EngineFactory = Callable[..., Harness]
 
 
 @pytest.fixture
-def harness(stack: Stack, acr_control: AcrControl, vault_control: Control) -> Iterator[EngineFactory]:
+def harness(stack: Stack, acr_control: AcrControl, vault_control: Control,
+            storage_control: Control) -> Iterator[EngineFactory]:
     """Seed a fresh registry with `tokens` and build an engine whose settings name it.
 
     Faults and switches set by the test are cleared afterwards, so none leaks into the next test."""
@@ -94,6 +101,7 @@ def harness(stack: Stack, acr_control: AcrControl, vault_control: Control) -> It
     acr_control.set_clock_offset(0)
     acr_control.settings(generate_credentials_async=False)
     vault_control.clear_faults()
+    storage_control.clear_faults()
     for login_server in made:
         set_replication_delay(stack, login_server, 0)
 
@@ -103,7 +111,17 @@ def as_operator(engine: Engine) -> Engine:
     return build_engine(replace(engine.settings, azure_client_id=OPERATOR.client_id))
 
 
+WRITE_VERBS = frozenset({"generateCredentials", "create", "update", "delete", "set", "import", "purge", "recover",
+                         "acquire", "renew", "release", "break", "change", "put"})
+
+
+def writes(*controls: Control) -> list[str]:
+    """Every write the stand-ins counted since their counters were reset (ARM, Key Vault, Storage, leases)."""
+    return sorted(f"{op}={n}" for control in controls for op, n in control.counters().items()
+                  if n and op.rsplit(".", 1)[-1] in WRITE_VERBS)
+
+
 def fast_polling(engine: Engine) -> Engine:
     """Token PATCHes answer Retry-After 10 like Azure; tests poll the stand-in faster."""
-    engine.acr = Acr(engine.acr._credential, engine.settings.arm_endpoint, polling_interval=0)
+    engine.acr = Acr(engine.acr._credential, engine.settings.arm_endpoint, polling_interval=0, bounds=engine.acr.bounds)
     return engine

@@ -39,7 +39,7 @@ def test_second_stack_runs_beside_the_session_stack_and_down_leaves_nothing(stac
     # endpoints and trust only: Key Vault's clients run with the SDK's defaults, as in production
     assert [name for name in exported if "KEYVAULT" in name.upper() or "CHALLENGE" in name.upper()] == []
     processes = recorded(tmp_path)
-    assert {p.name for p in processes} == {"identity", "docker-registry", "keyvault", "acr", "azurite"}
+    assert {p.name for p in processes} == {"identity", "docker-registry", "keyvault", "acr", "azurite", "storage"}
     other = Stack.load(tmp_path)
     assert other.port("acr") != stack.port("acr") and other.port("keyvault") != stack.port("keyvault")
     ca = str(tmp_path / "tls" / "ca.pem")

@@ -142,7 +142,7 @@ def test_crash_after_generate_leaves_vault_working_and_rerun_completes(harness: 
     active_before = h.acr.token_passwords(h.registry.name, TOKEN)[slot].value
     delay_new_passwords(h.stack, h.acr, h.registry.login_server, 3600)
     h.acr.reset_counters()
-    env = {**os.environ, **h.stack.env, "ROTATOR_REGISTRIES": h.registry.id, "ROTATOR_VERIFY_TIMEOUT_SECONDS": "600"}
+    env = {**os.environ, **h.stack.env, "ROTATOR_REGISTRIES": h.registry.id, "ROTATOR_VERIFY_TIMEOUT_SECONDS": "120"}
     victim = subprocess.Popen([sys.executable, "-m", "rotator", "rotate", h.registry.name, TOKEN, "--force"],
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

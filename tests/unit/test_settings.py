@@ -66,6 +66,9 @@ DOCUMENTED_DEFAULTS = {
     "ROTATOR_LEASE_CONTAINER": "acr-token-rotator-locks",
     "ROTATOR_SCHEDULE": "0 0 */6 * * *",
     "ROTATOR_ARM_ENDPOINT": AZURE_ARM_ENDPOINT,
+    "ROTATOR_CALL_TIMEOUT_SECONDS": "30",
+    "ROTATOR_MAX_RETRY_AFTER_SECONDS": "10",
+    "ROTATOR_RUN_TIMEOUT_SECONDS": "180",
 }
 
 
@@ -90,6 +93,9 @@ def test_defaults_are_the_secure_production_values() -> None:
         lease_container="acr-token-rotator-locks",
         schedule="0 0 */6 * * *",
         arm_endpoint="https://management.azure.com",
+        call_timeout=timedelta(seconds=30),
+        max_retry_after=timedelta(seconds=10),
+        run_timeout=timedelta(minutes=3),
         storage_connection="",
         storage_blob_url="",
     )
@@ -136,7 +142,13 @@ GOOD_VALUES: list[tuple[str, str, str, Any]] = [
     ("ROTATOR_MAX_PARALLEL", "1", "max_parallel", 1),
     ("ROTATOR_MAX_PARALLEL", "64", "max_parallel", 64),
     ("ROTATOR_VERIFY_TIMEOUT_SECONDS", "1", "verify_timeout", timedelta(seconds=1)),
-    ("ROTATOR_VERIFY_TIMEOUT_SECONDS", "600", "verify_timeout", timedelta(minutes=10)),
+    ("ROTATOR_VERIFY_TIMEOUT_SECONDS", "149", "verify_timeout", timedelta(seconds=149)),
+    ("ROTATOR_CALL_TIMEOUT_SECONDS", "5", "call_timeout", timedelta(seconds=5)),
+    ("ROTATOR_CALL_TIMEOUT_SECONDS", "60", "call_timeout", timedelta(minutes=1)),
+    ("ROTATOR_MAX_RETRY_AFTER_SECONDS", "0", "max_retry_after", timedelta(0)),
+    ("ROTATOR_MAX_RETRY_AFTER_SECONDS", "60", "max_retry_after", timedelta(minutes=1)),
+    ("ROTATOR_RUN_TIMEOUT_SECONDS", "121", "run_timeout", timedelta(seconds=121)),
+    ("ROTATOR_RUN_TIMEOUT_SECONDS", "200", "run_timeout", timedelta(seconds=200)),
     ("ROTATOR_CLOCK_SKEW_SECONDS", "0", "clock_skew", timedelta(0)),
     ("ROTATOR_CLOCK_SKEW_SECONDS", "3600", "clock_skew", timedelta(hours=1)),
     ("ROTATOR_INCLUDE_TOKENS", "ci-*, pull-?? ,[ab]x,!x", "include_tokens", ("ci-*", "pull-??", "[ab]x", "!x")),
@@ -210,7 +222,14 @@ BAD_VALUES: list[tuple[str, str]] = [
     ("ROTATOR_ADOPT_UNMANAGED", "maybe"),
     ("ROTATOR_ADOPT_UNMANAGED", "2"),
     ("ROTATOR_VERIFY_TIMEOUT_SECONDS", "0"),
-    ("ROTATOR_VERIFY_TIMEOUT_SECONDS", "601"),
+    ("ROTATOR_VERIFY_TIMEOUT_SECONDS", "171"),
+    ("ROTATOR_VERIFY_TIMEOUT_SECONDS", "150"),  # 150 + the 30 s call timeout leave no time to publish in 180 s
+    ("ROTATOR_CALL_TIMEOUT_SECONDS", "4"),
+    ("ROTATOR_CALL_TIMEOUT_SECONDS", "61"),
+    ("ROTATOR_MAX_RETRY_AFTER_SECONDS", "-1"),
+    ("ROTATOR_MAX_RETRY_AFTER_SECONDS", "ten"),
+    ("ROTATOR_RUN_TIMEOUT_SECONDS", "201"),
+    ("ROTATOR_RUN_TIMEOUT_SECONDS", "120"),  # not more than the 90 s verify timeout plus the 30 s call timeout
     ("ROTATOR_VERIFY_TIMEOUT_SECONDS", "1m"),
     ("ROTATOR_CLOCK_SKEW_SECONDS", "-1"),
     ("ROTATOR_CLOCK_SKEW_SECONDS", "3601"),
@@ -265,6 +284,13 @@ def test_renew_before_must_be_shorter_than_validity(validity: str | None, renew_
 def test_renew_before_just_below_validity_is_accepted(validity: str, renew_before: str | None) -> None:
     loaded = load(ROTATOR_VALIDITY_DAYS=validity, ROTATOR_RENEW_BEFORE_DAYS=renew_before)
     assert loaded.renew_before < loaded.validity
+
+
+@pytest.mark.parametrize(("verify", "call", "run"), [("90", "30", "120"), ("170", "30", "200"), ("1", "60", "61")])
+def test_the_run_must_leave_time_to_publish_after_a_whole_verify(verify: str, call: str, run: str) -> None:
+    error = refused("ROTATOR_RUN_TIMEOUT_SECONDS", ROTATOR_VERIFY_TIMEOUT_SECONDS=verify,
+                    ROTATOR_CALL_TIMEOUT_SECONDS=call, ROTATOR_RUN_TIMEOUT_SECONDS=run)
+    assert "ROTATOR_VERIFY_TIMEOUT_SECONDS" in str(error) and "ROTATOR_CALL_TIMEOUT_SECONDS" in str(error)
 
 
 # --- ROTATOR_REGISTRIES ---------------------------------------------------------------------------
