@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from rotator.azure.bounds import DEFAULT_BOUNDS
 from rotator.settings import SETTING_NAMES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,21 +40,33 @@ def text_files() -> list[Path]:
     return [f for f in files if f.resolve() != Path(__file__).resolve() and "__pycache__" not in f.parts]
 
 
+def _name(node: ast.expr) -> str:
+    return node.attr if isinstance(node, ast.Attribute) else getattr(node, "id", "")
+
+
 def key_vault_client_options(tree: ast.AST) -> list[tuple[int, str]]:
-    """(line, option) of every SecretClient/CertificateClient call passing a forbidden option."""
+    """(line, option) of every SecretClient/CertificateClient call passing a forbidden option, or spreading
+    options other than the time bounds' (`**bounds.client_options(...)`, checked below)."""
     found = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.Call):
-            name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
-            if name in CLIENTS:
-                found += [(node.lineno, k.arg or "**") for k in node.keywords
-                          if k.arg in FORBIDDEN_OPTIONS or k.arg is None]
+        if isinstance(node, ast.Call) and _name(node.func) in CLIENTS:
+            for keyword in node.keywords:
+                if keyword.arg in FORBIDDEN_OPTIONS:
+                    found.append((node.lineno, keyword.arg))
+                elif keyword.arg is None and not (isinstance(keyword.value, ast.Call)
+                                                  and _name(keyword.value.func) == "client_options"):
+                    found.append((node.lineno, "**"))
     return found
+
+
+def test_the_time_bounds_options_leave_the_key_vault_defaults_alone() -> None:
+    assert not FORBIDDEN_OPTIONS & set(DEFAULT_BOUNDS.client_options("Key Vault"))
 
 
 def test_the_check_finds_what_it_looks_for() -> None:
     tree = ast.parse("SecretClient(url, cred, api_version='7.6')\nsecrets.CertificateClient(url, cred, **opts)\n"
-                     "SecretClient(url, cred, verify_challenge_resource=False)\nSecretClient(url, cred)\n")
+                     "SecretClient(url, cred, verify_challenge_resource=False)\nSecretClient(url, cred)\n"
+                     "SecretClient(url, cred, **bounds.client_options('Key Vault'))\n")
     assert key_vault_client_options(tree) == [(1, "api_version"), (2, "**"), (3, "verify_challenge_resource")]
 
 
