@@ -87,6 +87,12 @@ def rotate_token(req: func.HttpRequest) -> func.HttpResponse:
     return _http("rotate_token", req)
 
 
+@app.function_name("revoke_token")
+@app.route(route="tokens/{registry}/{token}/revoke", methods=[func.HttpMethod.POST])
+def revoke_token(req: func.HttpRequest) -> func.HttpResponse:
+    return _http("revoke_token", req)
+
+
 @app.function_name("put_certificate")
 @app.route(route="tokens/{registry}/{token}/certificate", methods=[func.HttpMethod.PUT])
 def put_certificate(req: func.HttpRequest) -> func.HttpResponse:

@@ -77,6 +77,11 @@ param validityDays int = 90
 @maxValue(3649)
 param renewBeforeDays int = 30
 
+@description('Hours a credential that was current in Key Vault stays valid after it is superseded (overlap guarantee); validityDays - renewBeforeDays must cover it.')
+@minValue(0)
+@maxValue(2160)
+param minOverlapHours int = 24
+
 @description('Tokens rotated at the same time by a scan.')
 @minValue(1)
 @maxValue(64)
@@ -224,6 +229,7 @@ var rotatorSettings = {
   ROTATOR_VAULT_URL: vaultUrl
   ROTATOR_VALIDITY_DAYS: string(validityDays)
   ROTATOR_RENEW_BEFORE_DAYS: string(renewBeforeDays)
+  ROTATOR_MIN_OVERLAP_HOURS: string(minOverlapHours)
   ROTATOR_MAX_PARALLEL: string(maxParallel)
   ROTATOR_INCLUDE_TOKENS: includeTokens
   ROTATOR_EXCLUDE_TOKENS: excludeTokens

@@ -44,6 +44,11 @@ SETTINGS: tuple[SettingDoc, ...] = (
     SettingDoc("ROTATOR_VALIDITY_DAYS", "90", "Lifetime of a new password (days)."),
     SettingDoc("ROTATOR_RENEW_BEFORE_DAYS", "30",
                "Rotate when the active password expires within this many days. Must be below the validity."),
+    SettingDoc("ROTATOR_MIN_OVERLAP_HOURS", "24",
+               "Overlap guarantee: a credential that was current in Key Vault stays valid at least this long after "
+               "it is superseded (App Service Key Vault references refresh within 24 h). Scans, events and --force "
+               "wait for it; only revoke and drift healing do not. Validity minus renew-before must cover it "
+               "(0-2160)."),
     SettingDoc("ROTATOR_MAX_PARALLEL", "4", "Tokens rotated at the same time by a scan (1-64)."),
     SettingDoc("ROTATOR_INCLUDE_TOKENS", "*", "Comma-separated fnmatch patterns of token names to manage."),
     SettingDoc("ROTATOR_EXCLUDE_TOKENS", "", "Comma-separated fnmatch patterns of token names to leave alone."),
@@ -81,6 +86,7 @@ class Settings:
     vault_url: str
     validity: timedelta
     renew_before: timedelta
+    min_overlap: timedelta
     max_parallel: int
     include_tokens: tuple[str, ...]
     exclude_tokens: tuple[str, ...]
@@ -108,11 +114,18 @@ class Settings:
             raise SettingsError(
                 f"ROTATOR_RENEW_BEFORE_DAYS ({renew_before.days}) must be shorter than "
                 f"ROTATOR_VALIDITY_DAYS ({validity.days}), or every password would be due as soon as it is made")
+        min_overlap = timedelta(hours=reader.integer("ROTATOR_MIN_OVERLAP_HOURS", 0, 2160))
+        if validity - renew_before < min_overlap:
+            raise SettingsError(
+                f"ROTATOR_VALIDITY_DAYS ({validity.days}) minus ROTATOR_RENEW_BEFORE_DAYS ({renew_before.days}) "
+                f"must be at least ROTATOR_MIN_OVERLAP_HOURS ({min_overlap.total_seconds() / 3600:.0f} h): a token "
+                "would be due again before the credential it replaced may be invalidated")
         settings = cls(
             targets=reader.targets(require_targets),
             vault_url=reader.https_url("ROTATOR_VAULT_URL"),
             validity=validity,
             renew_before=renew_before,
+            min_overlap=min_overlap,
             max_parallel=reader.integer("ROTATOR_MAX_PARALLEL", 1, 64),
             include_tokens=reader.patterns("ROTATOR_INCLUDE_TOKENS"),
             exclude_tokens=reader.patterns("ROTATOR_EXCLUDE_TOKENS"),

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
+    from devstack.skopeo import Skopeo
     from devstack.stack import Stack
 
 REFERENCE = Path(__file__).resolve().parent / "fixtures" / "reference"
@@ -42,3 +43,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             else:
                 os.environ[name] = value
         assert not dead, "stand-ins died during the tests:\n" + "\n".join(dead)
+
+
+@pytest.fixture(scope="session")
+def skopeo(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Skopeo:
+    """The real registry client, trusting the stack's CA."""
+    from devstack.skopeo import Skopeo
+
+    return Skopeo.create(stack.ca_file, tmp_path_factory.mktemp("skopeo"))

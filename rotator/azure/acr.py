@@ -23,7 +23,7 @@ from rotator.core.resource_ids import RegistryId, TargetScope, parse_registry_id
 
 if TYPE_CHECKING:
     from azure.mgmt.containerregistry import ContainerRegistryManagementClient
-    from azure.mgmt.containerregistry.models import Registry, Token
+    from azure.mgmt.containerregistry.models import Registry, Token, TokenCredentialsProperties
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -109,23 +109,33 @@ class Acr:
         result = finish(poller, f"generateCredentials for {registry.name}/{token.name}", self.bounds.run_seconds)
         for password in result.passwords or []:
             if password.name == slot and password.value:
-                return NewPassword(slot=slot, value=password.value,
-                                   expiry=password.expiry or expiry, username=result.username or token.name)
+                return NewPassword(slot=slot, value=password.value, expiry=password.expiry or expiry,
+                                   username=result.username or token.name, created=password.creation_time)
         raise AcrError(f"generateCredentials for {registry.name}/{token.name} returned no value for {slot}")
 
     @needs("/tokens/write", "/tokens/operationStatuses/read")
     def set_certificates(self, token: TokenState, certificates: list[dict[str, Any]]) -> TokenState:
         """PATCH the token's certificate list: a slot named without PEM is kept, one left out is removed."""
-        from azure.mgmt.containerregistry.models import (
-            TokenCertificate,
-            TokenCredentialsProperties,
-            TokenUpdateParameters,
-            TokenUpdateProperties,
-        )
+        from azure.mgmt.containerregistry.models import TokenCertificate, TokenCredentialsProperties
+
+        return self._patch_credentials(token, TokenCredentialsProperties(
+            certificates=[TokenCertificate(**c) for c in certificates]))
+
+    @needs("/tokens/write", "/tokens/operationStatuses/read")
+    def keep_only_password(self, token: TokenState, keep: PasswordName | None) -> TokenState:
+        """PATCH the token's password list to `keep` alone (none when None), as `az acr token credential delete`
+        does: a slot named is kept, a slot left out is removed. Certificates are left alone."""
+        from azure.mgmt.containerregistry.models import TokenCredentialsProperties, TokenPassword
+
+        return self._patch_credentials(token, TokenCredentialsProperties(
+            passwords=[TokenPassword(name=keep)] if keep else []))
+
+    def _patch_credentials(self, token: TokenState, credentials: TokenCredentialsProperties) -> TokenState:
+        """One token PATCH of `credentials`, its operation polled within the run's time bound."""
+        from azure.mgmt.containerregistry.models import TokenUpdateParameters, TokenUpdateProperties
 
         registry = token.registry
-        update = TokenUpdateParameters(properties=TokenUpdateProperties(credentials=TokenCredentialsProperties(
-            certificates=[TokenCertificate(**c) for c in certificates])))
+        update = TokenUpdateParameters(properties=TokenUpdateProperties(credentials=credentials))
         poller = self._client(registry.subscription).tokens.begin_update(
             registry.resource_group, registry.name, token.name, update, **self._polling)
         updated = finish(poller, f"the update of token {registry.name}/{token.name}", self.bounds.run_seconds)

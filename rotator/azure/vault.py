@@ -1,18 +1,21 @@
 """Key Vault secrets holding the token passwords (layout: docs/architecture.md, Contracts).
 
-The scan lists every secret's properties in one paged call (values are not listed) and keeps
-those carrying the rotator's tags; a single token reads its secret by name.
+The scan lists every secret's properties in one paged call (values are not listed), and the
+soft-deleted ones in another when it needs them; a single token reads its secret by name, and
+asks for the deleted state only when the secret is absent.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import secrets
 from base64 import b64encode
-from collections.abc import Iterator
+from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from azure.core.credentials import TokenCredential
 from azure.core.exceptions import ResourceNotFoundError
@@ -27,6 +30,7 @@ from rotator.core.model import (
     NewPassword,
     SecretState,
     TokenState,
+    companion_name,
     secret_name,
     secret_tags,
 )
@@ -34,11 +38,20 @@ from rotator.core.model import (
 if TYPE_CHECKING:
     from azure.keyvault.secrets import SecretClient, SecretProperties
 
-DOCKERCONFIG_SUFFIX = "-dockerconfigjson"
 # The doctor's write probe: outside the managed names (acr-<registry>-<token>) and outside the Event
 # Grid filter (subjects beginning with acr-); every version it writes is disabled.
 PROBE_SECRET = "rotator-doctor-write-probe"
 DOCKERCONFIG_CONTENT_TYPE = "application/vnd.docker.dockerconfigjson"
+
+
+def vault_name(vault_url: str) -> str:
+    """What `az keyvault ... --vault-name` takes: the first label of the vault's host (the host itself for an IP)."""
+    host = urlsplit(vault_url).hostname or vault_url
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return host.split(".", 1)[0]
+    return host
 
 
 class Vault:
@@ -48,17 +61,26 @@ class Vault:
         """The SDK's defaults (its API version, its check of the vault's auth challenge), with our time bounds."""
         from azure.keyvault.secrets import SecretClient
 
+        self.name = vault_name(vault_url)
         self._client: SecretClient = SecretClient(vault_url, credential, **bounds.client_options("Key Vault"))
 
-    def tagged_secrets(self) -> Iterator[SecretState]:
-        """Every password and companion secret carrying the rotator's tags: one paged listing, no reads."""
-        for properties in self._client.list_properties_of_secrets():
-            tags = properties.tags or {}
-            if TAG_REGISTRY not in tags or TAG_TOKEN not in tags:
-                continue
-            expected = secret_name(tags[TAG_REGISTRY], tags[TAG_TOKEN])
-            if properties.name in (expected, expected + DOCKERCONFIG_SUFFIX):
-                yield _state(properties)
+    def listing(self) -> dict[str, SecretState]:
+        """Every live secret by lowercase name, the rotator's and anyone else's: one paged listing, no values.
+
+        The policy needs the others too: a foreign secret at a name the rotator would write is refused."""
+        return {str(p.name).lower(): _state(p) for p in self._client.list_properties_of_secrets()}
+
+    def deleted_names(self) -> set[str]:
+        """Lowercase names of every soft-deleted secret: one paged listing."""
+        return {str(deleted.name).lower() for deleted in self._client.list_deleted_secrets()}
+
+    def is_deleted(self, name: str) -> bool:
+        """Whether `name` is soft-deleted (recoverable); a name still being deleted is not visible yet."""
+        try:
+            self._client.get_deleted_secret(name)
+        except ResourceNotFoundError:
+            return False
+        return True
 
     def current(self, registry: str, token: str) -> SecretState | None:
         """The current version of the token's secret, or None when there is none yet."""
@@ -76,11 +98,13 @@ class Vault:
         return self._client.get_secret(name, version).value or ""
 
     def publish(self, token: TokenState, password: NewPassword, not_before: datetime,
-                previous: SecretState | None) -> SecretState:
-        """Write the new current version: value, expiry, validity start, content type, tags."""
-        tags = secret_tags(token.registry, token.name, token.login_server, password.slot)
+                previous: SecretState | None, extra_tags: Mapping[str, str] | None = None) -> SecretState:
+        """Write the new current version: value, expiry, validity start, content type, tags (the slot's
+        creationTime among them, for drift detection)."""
+        tags = secret_tags(token.registry, token.name, token.login_server, password.slot, password.created)
         if previous is not None:
             tags.update({k: v for k, v in previous.tags.items() if k in OVERRIDE_TAGS})
+        tags.update(extra_tags or {})
         secret = self._client.set_secret(
             secret_name(token.registry.name, token.name), password.value, content_type=SECRET_CONTENT_TYPE,
             tags=tags, expires_on=password.expiry, not_before=not_before, enabled=True)
@@ -91,11 +115,25 @@ class Vault:
         auth = b64encode(f"{password.username}:{password.value}".encode()).decode()
         document = json.dumps({"auths": {token.login_server: {
             "username": password.username, "password": password.value, "auth": auth}}})
-        name = secret_name(token.registry.name, token.name) + DOCKERCONFIG_SUFFIX
         tags = {TAG_REGISTRY: token.registry.name, TAG_TOKEN: token.name, TAG_SLOT: password.slot}
-        secret = self._client.set_secret(name, document, content_type=DOCKERCONFIG_CONTENT_TYPE, tags=tags,
+        secret = self._client.set_secret(companion_name(token.registry.name, token.name), document,
+                                         content_type=DOCKERCONFIG_CONTENT_TYPE, tags=tags,
                                          expires_on=password.expiry, not_before=not_before, enabled=True)
         return str(secret.properties.version)
+
+    def versions(self, name: str) -> list[SecretState]:
+        """Every version of a secret (properties only), newest first."""
+        found = [_state(p) for p in self._client.list_properties_of_secret_versions(name) if p.created_on]
+        return sorted(found, key=lambda state: state.created or datetime.min, reverse=True)
+
+    def republish(self, name: str, version: str) -> SecretState:
+        """Make an earlier version current again: a new version with its value, tags, dates and content type."""
+        earlier = self._client.get_secret(name, version)
+        properties = earlier.properties
+        secret = self._client.set_secret(name, earlier.value or "", content_type=properties.content_type,
+                                         tags=properties.tags, expires_on=properties.expires_on,
+                                         not_before=properties.not_before, enabled=True)
+        return _state(secret.properties)
 
     def probe_list(self) -> int:
         """How many secrets the first page of the listing holds (proves `readMetadata`; one call)."""
@@ -111,14 +149,6 @@ class Vault:
         self._client.set_secret(PROBE_SECRET, secrets.token_hex(16), enabled=False, content_type="text/plain",
                                 tags={"purpose": "acr-token-rotator doctor write probe; disabled, random value"})
 
-    def dockerconfig_slot(self, registry: str, token: str) -> str | None:
-        """The slot the companion secret holds, or None when it does not exist."""
-        try:
-            secret = self._client.get_secret(secret_name(registry, token) + DOCKERCONFIG_SUFFIX)
-        except ResourceNotFoundError:
-            return None
-        return (secret.properties.tags or {}).get(TAG_SLOT)
-
 
 def _state(properties: SecretProperties) -> SecretState:
     return SecretState(
@@ -127,4 +157,5 @@ def _state(properties: SecretProperties) -> SecretState:
         tags=dict(properties.tags or {}),
         expires_on=properties.expires_on,
         enabled=bool(properties.enabled),
+        created=properties.created_on,
     )

@@ -10,7 +10,8 @@ from datetime import datetime
 from typing import Any, Literal
 
 Action = Literal["rotated", "skipped", "busy", "failed", "refused", "would-rotate", "certificate-updated",
-                 "would-update-certificate", "needs-renewal", "unchanged"]
+                 "would-update-certificate", "needs-renewal", "unchanged", "drift", "orphaned", "waiting",
+                 "revoked", "would-revoke"]
 FAILING_ACTIONS = frozenset({"failed", "refused"})
 
 
@@ -25,7 +26,8 @@ class Result:
     version: str | None = None  # the Key Vault secret version published, if any
     duration_ms: int | None = None
     transient: bool = False  # a later retry could succeed (busy, throttled, not yet replicated)
-    code: str | None = None  # a stable machine-readable cause (e.g. Throttled, AuthorizationFailed, SecretDisabled)
+    code: str | None = None  # a stable machine-readable cause: overlap, drift, superseded, Throttled, SecretDisabled...
+    retry_at: datetime | None = None  # waiting: when the same request can succeed
 
     @property
     def failed(self) -> bool:
@@ -34,4 +36,5 @@ class Result:
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["expiry"] = self.expiry.isoformat() if self.expiry else None
+        data["retry_at"] = self.retry_at.isoformat() if self.retry_at else None
         return data

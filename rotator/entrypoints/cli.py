@@ -1,4 +1,4 @@
-"""`python -m rotator scan|rotate|status|certificate|doctor`: the engine from a shell.
+"""`python -m rotator scan|rotate|revoke|status|certificate|doctor`: the engine from a shell.
 
 Output is a readable table, or with `--json` one JSON document: `{"results": [...]}` (doctor: its report,
 `rotator.entrypoints.doctor`). The exit code tells a script what happened (EXIT_CODES, also in `--help`;
@@ -20,6 +20,7 @@ from azure.core.exceptions import AzureError
 
 from rotator.azure.acr import AcrError
 from rotator.azure.errors import describe
+from rotator.core.model import PASSWORD_SLOTS
 from rotator.core.results import Result
 from rotator.entrypoints.render import status_rows, table
 from rotator.protocols import password_rotation
@@ -60,16 +61,22 @@ def _parser() -> argparse.ArgumentParser:
     rotate = command("rotate", "rotate one token if due (or --force)")
     rotate.add_argument("registry", help="registry name, or resource ID, within ROTATOR_REGISTRIES")
     rotate.add_argument("token", help="token name (selected by ROTATOR_INCLUDE_TOKENS/ROTATOR_EXCLUDE_TOKENS)")
-    rotate.add_argument("--force", action="store_true", help="rotate even if not due")
+    rotate.add_argument("--force", action="store_true",
+                        help="rotate even if not due (still honours the overlap window; waits for a busy lock)")
+    revoke = command("revoke", "leaked credential: publish a fresh password, remove the others")
+    revoke.add_argument("registry", help="registry name, or resource ID, within ROTATOR_REGISTRIES")
+    revoke.add_argument("token", help="token name (selected by ROTATOR_INCLUDE_TOKENS/ROTATOR_EXCLUDE_TOKENS)")
+    revoke.add_argument("--slot", choices=PASSWORD_SLOTS,
+                        help="revoke only this slot (default: the credential current in Key Vault)")
     status = command("status", "show every managed token, its slots and next due date")
     certificate = command("certificate", "put a PEM certificate on a token")
     certificate.add_argument("registry", help="registry name, or resource ID, within ROTATOR_REGISTRIES")
     certificate.add_argument("token", help="token name (selected by ROTATOR_INCLUDE_TOKENS/ROTATOR_EXCLUDE_TOKENS)")
     certificate.add_argument("--pem", required=True, type=argparse.FileType("rb"), help="PEM file (- for stdin)")
     doctor = command("doctor", "check settings, permissions and reachability; name what is missing")
-    for each in (scan, rotate, status, certificate, doctor):
+    for each in (scan, rotate, revoke, status, certificate, doctor):
         each.add_argument("--json", action="store_true", help="print one JSON document")
-    for each in (scan, rotate, certificate):
+    for each in (scan, rotate, revoke, certificate):
         each.add_argument("--dry-run", action="store_true", help="plan and print; write nothing anywhere")
     return parser
 
@@ -118,12 +125,16 @@ def _run(engine: Engine, args: argparse.Namespace) -> list[Any]:
     if args.command == "scan":
         return run_scan(engine, dry_run=args.dry_run)
     if args.command == "status":
-        plans, _, failures = plan_all(engine)
-        return [*status_rows(plans), *failures]
+        scan = plan_all(engine)
+        return [*status_rows(scan.plans), *scan.orphans, *scan.failures]
     registry, login_server = managed_token(engine, args.registry, args.token)
     if args.command == "rotate":
         return [password_rotation.rotate(engine, registry, login_server, args.token, force=args.force,
                                          dry_run=args.dry_run)]
+    if args.command == "revoke":
+        from rotator.protocols.revoke import revoke
+
+        return [revoke(engine, registry, login_server, args.token, slot=args.slot, dry_run=args.dry_run)]
     from rotator.protocols.certificate_rotation import push_certificate
 
     with args.pem as handle:

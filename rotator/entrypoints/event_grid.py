@@ -25,9 +25,8 @@ from urllib.parse import urlsplit
 from azure.core.exceptions import AzureError, ResourceNotFoundError
 
 from rotator.azure.errors import describe, is_transient
-from rotator.azure.vault import DOCKERCONFIG_SUFFIX
 from rotator.core.events import EventError, IgnoredEvent, VaultObjectEvent, parse_event
-from rotator.core.model import TAG_REGISTRY, TAG_TOKEN, secret_name
+from rotator.core.model import DOCKERCONFIG_SUFFIX, TAG_REGISTRY, TAG_TOKEN, secret_name
 from rotator.core.names import valid_registry_name, valid_token_name
 from rotator.core.resource_ids import RegistryId
 from rotator.core.results import Result

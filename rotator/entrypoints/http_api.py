@@ -9,10 +9,12 @@ Rules every reply follows:
 - JSON bodies; errors are always ``{"error": {"code", "message"}}`` with a message safe to show.
 - Bad input is a 4xx, never a 5xx: names are checked against ACR's naming rules before any
   Azure call, bodies are bounded (64 KiB) and typed.
-- Rotations are synchronous (200 with the result): one token takes seconds. Every request is bounded by
-  HTTP_TIME_BOUND_SECONDS (200 s: Azure's front end cuts a reply not started within 230 s), the rotation
-  inside it by ROTATOR_RUN_TIMEOUT_SECONDS (docs/http-api.md shows the arithmetic). A caller learns the
-  outcome without polling.
+- Rotations and revokes are synchronous (200 with the result): one token takes seconds. Every request is
+  bounded by HTTP_TIME_BOUND_SECONDS (200 s: Azure's front end cuts a reply not started within 230 s), the
+  rotation inside it, waiting for a lock included, by ROTATOR_RUN_TIMEOUT_SECONDS (docs/http-api.md shows
+  the arithmetic). A caller learns the outcome without polling. A forced rotation that another run's
+  rotation satisfied answers 200 `skipped` with code `coalesced` and that version; one the overlap window
+  forbids yet answers 409 `OverlapWindow` with Retry-After (seconds until the standby becomes rotatable).
 - 5xx only for the app itself: 500 for invalid settings (a misconfigured app; the detail is
   logged, not returned) or a bug, 502/503 when Azure failed (503 with Retry-After when a
   retry could succeed).
@@ -27,6 +29,7 @@ import logging
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from azure.core.exceptions import AzureError, ResourceNotFoundError
@@ -34,7 +37,7 @@ from azure.core.exceptions import AzureError, ResourceNotFoundError
 from rotator.azure import bounds
 from rotator.azure.errors import describe, is_transient
 from rotator.core.certificates import MAX_CERTIFICATE_INPUT_BYTES
-from rotator.core.model import TokenState
+from rotator.core.model import PASSWORD_SLOTS, PasswordName, TokenState, password_name
 from rotator.core.names import valid_registry_name, valid_token_name
 from rotator.core.resource_ids import RegistryId
 from rotator.core.results import Result
@@ -52,7 +55,8 @@ _JSON_HEADERS = {
     "Cache-Control": "no-store",
     "X-Content-Type-Options": "nosniff",
 }
-_ROTATE_OPTIONS = {"force", "dryRun"}
+_ROTATE_OPTIONS = {"force": bool, "dryRun": bool}
+_REVOKE_OPTIONS = {"slot": str, "dryRun": bool}
 logger = logging.getLogger("rotator.http")
 
 
@@ -157,26 +161,47 @@ def list_tokens(request: ApiRequest, context: _Context) -> ApiResponse:
     from rotator.entrypoints.render import status_rows
     from rotator.protocols.scan import plan_all
 
-    plans, _, failures = plan_all(context.engine())
-    return ApiResponse(200, {"tokens": status_rows(plans), "failures": [f.to_json() for f in failures]})
+    scan = plan_all(context.engine())
+    return ApiResponse(200, {"tokens": status_rows(scan.plans), "failures": [f.to_json() for f in scan.failures],
+                             "orphaned": [o.to_json() for o in scan.orphans]})
 
 
 def get_token(request: ApiRequest, context: _Context) -> ApiResponse:
     from rotator.entrypoints.render import status_rows
+    from rotator.protocols.publishing import read_facts
     from rotator.protocols.scan import PlannedToken
 
     engine, registry, login_server, token_name = _target(request, context)
     token = _existing_token(engine, registry, login_server, token_name)
     secret = engine.vault.current(registry.name, token.name)
-    return ApiResponse(200, status_rows([PlannedToken(token, secret, engine.plan(token, secret))])[0])
+    facts = read_facts(engine, token, secret)
+    return ApiResponse(200, status_rows([PlannedToken(token, secret, engine.plan(token, secret, facts=facts))])[0])
 
 
 def rotate_token(request: ApiRequest, context: _Context) -> ApiResponse:
     """Rotate now if due (or forced); `dryRun` only plans. Synchronous: the reply is the result."""
-    force, dry_run = _rotate_options(request)
+    options = _options(request, _ROTATE_OPTIONS, '{"force": false, "dryRun": false}')
     engine, registry, login_server, token_name = _target(request, context)
     _existing_token(engine, registry, login_server, token_name)
-    result = password_rotation.rotate(engine, registry, login_server, token_name, force=force, dry_run=dry_run)
+    result = password_rotation.rotate(engine, registry, login_server, token_name,
+                                      force=bool(options.get("force", False)),
+                                      dry_run=bool(options.get("dryRun", False)))
+    return _result_response(result, refused=(409, "Refused"))
+
+
+def revoke_token(request: ApiRequest, context: _Context) -> ApiResponse:
+    """Leaked credential: publish a fresh password and remove the revoked one (`slot`, default the current one)."""
+    from rotator.protocols.revoke import revoke
+
+    options = _options(request, _REVOKE_OPTIONS, '{"slot": "password1", "dryRun": false}')
+    slot: PasswordName | None = None
+    if "slot" in options:
+        slot = password_name(options["slot"])
+        if slot is None:
+            raise ApiError(400, "InvalidBody", f"slot must be one of {', '.join(PASSWORD_SLOTS)}")
+    engine, registry, login_server, token_name = _target(request, context)
+    _existing_token(engine, registry, login_server, token_name)
+    result = revoke(engine, registry, login_server, token_name, slot=slot, dry_run=bool(options.get("dryRun", False)))
     return _result_response(result, refused=(409, "Refused"))
 
 
@@ -213,6 +238,7 @@ OPERATIONS: dict[str, tuple[str, Handler]] = {
     "list_tokens": ("GET", list_tokens),
     "get_token": ("GET", get_token),
     "rotate_token": ("POST", rotate_token),
+    "revoke_token": ("POST", revoke_token),
     "put_certificate": ("PUT", put_certificate),
     "doctor": ("GET", doctor),
     "openapi": ("GET", openapi),
@@ -253,6 +279,8 @@ def _existing_token(engine: Engine, registry: RegistryId, login_server: str, tok
 def _result_response(result: Result, refused: tuple[int, str]) -> ApiResponse:
     if result.action == "busy":
         raise ApiError(409, "Busy", result.reason, {"Retry-After": str(RETRY_AFTER_SECONDS)})
+    if result.action == "waiting":
+        raise ApiError(409, "OverlapWindow", result.reason, {"Retry-After": str(_seconds_until(result.retry_at))})
     if result.action == "refused":
         raise ApiError(*refused, result.reason)
     if result.action == "failed":
@@ -271,11 +299,17 @@ def _media_type(request: ApiRequest) -> str:
     return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
 
 
-def _rotate_options(request: ApiRequest) -> tuple[bool, bool]:
-    """`{"force": bool, "dryRun": bool}`, both optional; an empty body means both false."""
+def _seconds_until(moment: datetime | None) -> int:
+    if moment is None:
+        return RETRY_AFTER_SECONDS
+    return max(1, int((moment - datetime.now(UTC)).total_seconds()) + 1)
+
+
+def _options(request: ApiRequest, allowed: Mapping[str, type], example: str) -> dict[str, Any]:
+    """A JSON object of optional fields of the given types; an empty body means no options."""
     _check_size(request)
     if not request.body.strip():
-        return False, False
+        return {}
     media_type = _media_type(request)
     if media_type != "application/json" and not media_type.endswith("+json"):
         raise ApiError(415, "UnsupportedMediaType", "send the options as application/json")
@@ -284,15 +318,15 @@ def _rotate_options(request: ApiRequest) -> tuple[bool, bool]:
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise ApiError(400, "InvalidJson", "the body is not valid UTF-8 JSON") from None
     if not isinstance(options, dict):
-        raise ApiError(400, "InvalidBody", 'the body must be a JSON object like {"force": false, "dryRun": false}')
-    unknown = sorted(set(options) - _ROTATE_OPTIONS)
+        raise ApiError(400, "InvalidBody", f"the body must be a JSON object like {example}")
+    unknown = sorted(set(options) - set(allowed))
     if unknown:
         raise ApiError(400, "InvalidBody", f"unknown field(s): {', '.join(repr(k[:40]) for k in unknown[:5])}; "
-                                           "allowed: force, dryRun")
-    for name in _ROTATE_OPTIONS & set(options):
-        if not isinstance(options[name], bool):
-            raise ApiError(400, "InvalidBody", f"{name} must be true or false")
-    return bool(options.get("force", False)), bool(options.get("dryRun", False))
+                                           f"allowed: {', '.join(allowed)}")
+    for name, kind in allowed.items():
+        if name in options and not isinstance(options[name], kind):
+            raise ApiError(400, "InvalidBody", f"{name} must be {'true or false' if kind is bool else 'a string'}")
+    return dict(options)
 
 
 def _boolean_query(request: ApiRequest, name: str) -> bool:

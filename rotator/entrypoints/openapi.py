@@ -11,9 +11,11 @@ import copy
 from collections.abc import Mapping
 from typing import Any, get_args
 
+from rotator.core.model import PASSWORD_SLOTS
 from rotator.core.names import REGISTRY_NAME_PATTERN, TOKEN_NAME_PATTERN
 from rotator.core.results import Action
 from rotator.entrypoints.http_api import MAX_BODY_BYTES, PEM_MEDIA_TYPES, RETRY_AFTER_SECONDS
+from rotator.entrypoints.render import STATUS_ACTIONS
 
 _REF = "#/components"
 _NULLABLE_TIME = {"type": "string", "format": "date-time", "nullable": True}
@@ -45,6 +47,20 @@ def _responses(ok: dict[str, Any], *statuses: str) -> dict[str, Any]:
 
 _TOKEN_PATH_PARAMETERS = [_ref("parameters", "registry"), _ref("parameters", "token")]
 
+
+def _token_action(operation_id: str, summary: str, description: str, options: str, done: str) -> dict[str, Any]:
+    """A synchronous POST on one token taking optional JSON options and answering with a Result."""
+    return {
+        "parameters": _TOKEN_PATH_PARAMETERS,
+        "post": {
+            "operationId": operation_id,
+            "summary": summary,
+            "description": description,
+            "requestBody": {"required": False, "content": {"application/json": {"schema": _ref("schemas", options)}}},
+            "responses": _responses(_ok("Result", f"What was done ({done})."), "400", "404", "409", "413", "415"),
+        },
+    }
+
 _SCHEMAS: dict[str, Any] = {
     "Error": {
         "type": "object",
@@ -60,7 +76,7 @@ _SCHEMAS: dict[str, Any] = {
         "type": "object",
         "description": "What one run did to one token. Never a password.",
         "required": ["registry", "token", "action", "reason", "slot", "expiry", "version", "duration_ms",
-                     "transient"],
+                     "transient", "code", "retry_at"],
         "properties": {
             "registry": {"type": "string"},
             "token": {"type": "string"},
@@ -71,6 +87,10 @@ _SCHEMAS: dict[str, Any] = {
             "version": {**_NULLABLE_TEXT, "description": "the Key Vault secret version published"},
             "duration_ms": {"type": "integer", "nullable": True},
             "transient": {"type": "boolean", "description": "a later retry could succeed"},
+            "code": {**_NULLABLE_TEXT, "description": "stable cause: coalesced, overlap, drift, superseded, "
+                                                      "soft-deleted-secret, foreign-secret, companion-conflict, "
+                                                      "orphaned, ..."},
+            "retry_at": {**_NULLABLE_TIME, "description": "waiting: when the same request can succeed"},
         },
     },
     "Certificate": {
@@ -81,17 +101,18 @@ _SCHEMAS: dict[str, Any] = {
     "TokenStatus": {
         "type": "object",
         "description": "A managed token: slots, expiries, next due date, planned action. Never a password.",
-        "required": ["registry", "token", "enabled", "active", "action", "slot", "reason", "next_due",
+        "required": ["registry", "token", "enabled", "active", "action", "code", "slot", "reason", "next_due",
                      "certificates", "password1_expiry", "password2_expiry"],
         "properties": {
             "registry": {"type": "string"},
             "token": {"type": "string"},
             "enabled": {"type": "boolean"},
             "active": {**_NULLABLE_TEXT, "description": "the slot Key Vault's current version holds"},
-            "action": {"type": "string", "enum": ["would-rotate", "skipped", "refused"]},
+            "action": {"type": "string", "enum": list(STATUS_ACTIONS)},
+            "code": {**_NULLABLE_TEXT, "description": "stable cause (drift, overlap, soft-deleted-secret, ...)"},
             "slot": {**_NULLABLE_TEXT, "description": "the slot the next rotation regenerates"},
             "reason": {"type": "string"},
-            "next_due": _NULLABLE_TIME,
+            "next_due": {**_NULLABLE_TIME, "description": "when it becomes due (skipped) or rotatable (waiting)"},
             "certificates": {"type": "array", "items": _ref("schemas", "Certificate")},
             "password1_expiry": _NULLABLE_TIME,
             "password2_expiry": _NULLABLE_TIME,
@@ -99,11 +120,13 @@ _SCHEMAS: dict[str, Any] = {
     },
     "TokenList": {
         "type": "object",
-        "required": ["tokens", "failures"],
+        "required": ["tokens", "failures", "orphaned"],
         "properties": {
             "tokens": {"type": "array", "items": _ref("schemas", "TokenStatus")},
             "failures": {"type": "array", "items": _ref("schemas", "Result"),
                          "description": "registries or scopes that could not be read"},
+            "orphaned": {"type": "array", "items": _ref("schemas", "Result"),
+                         "description": "managed secrets whose token no longer exists in a listed registry"},
         },
     },
     "DoctorCheck": {
@@ -128,7 +151,17 @@ _SCHEMAS: dict[str, Any] = {
         "type": "object",
         "additionalProperties": False,
         "properties": {
-            "force": {"type": "boolean", "default": False, "description": "rotate even when not due"},
+            "force": {"type": "boolean", "default": False,
+                      "description": "rotate even when not due (the overlap window still applies)"},
+            "dryRun": {"type": "boolean", "default": False, "description": "plan only; write nothing"},
+        },
+    },
+    "RevokeOptions": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "slot": {"type": "string", "enum": list(PASSWORD_SLOTS),
+                     "description": "revoke only this slot; default: the credential current in Key Vault"},
             "dryRun": {"type": "boolean", "default": False, "description": "plan only; write nothing"},
         },
     },
@@ -139,8 +172,10 @@ _RESPONSES: dict[str, Any] = {
     "401": {"description": "No or wrong function key (answered by the Functions host, without a body); with Entra "
                    "ID authentication on, also no or an invalid bearer token (answered by App Service)."},
     "404": _error("The registry or token does not exist or is not managed by this app."),
-    "409": _error("Busy (another run holds the token's lock; see Retry-After) or refused by the policy "
-                  "(the token's Key Vault secret is not the rotator's).", retry_after=True),
+    "409": _error("Busy (another run holds the token's lock; see Retry-After), OverlapWindow (the credential the "
+                  "standby slot holds was current in Key Vault less than ROTATOR_MIN_OVERLAP_HOURS ago; Retry-After "
+                  "says when it becomes rotatable) or Refused by the policy (the token's Key Vault secret or its "
+                  "companion is not the rotator's, or is soft-deleted).", retry_after=True),
     "413": _error(f"The body is larger than {MAX_BODY_BYTES // 1024} KiB."),
     "415": _error("Wrong Content-Type."),
     "422": _error("The certificate was refused (private key, expired, weak key or signature, not exactly one "
@@ -175,20 +210,18 @@ _PATHS: dict[str, Any] = {
             "responses": _responses(_ok("TokenStatus", "The token."), "400", "404"),
         },
     },
-    "/tokens/{registry}/{token}/rotate": {
-        "parameters": _TOKEN_PATH_PARAMETERS,
-        "post": {
-            "operationId": "rotate_token",
-            "summary": "Rotate the token's standby password now if due, or when forced. Synchronous.",
-            "description": "Runs the whole protocol (lock, generate the standby slot, verify by logging in, "
-                           "publish to Key Vault) and answers with the result. An empty body means "
-                           "`{\"force\": false, \"dryRun\": false}`.",
-            "requestBody": {"required": False, "content": {"application/json": {
-                "schema": _ref("schemas", "RotateOptions")}}},
-            "responses": _responses(_ok("Result", "What was done (rotated, skipped, would-rotate...)."),
-                                    "400", "404", "409", "413", "415"),
-        },
-    },
+    "/tokens/{registry}/{token}/rotate": _token_action(
+        "rotate_token", "Rotate the token's standby password now if due, or when forced. Synchronous.",
+        "Runs the whole protocol (lock, generate the standby slot, verify by logging in, publish to Key Vault) and "
+        "answers with the result. An empty body means `{\"force\": false, \"dryRun\": false}`.",
+        "RotateOptions", "rotated, skipped, would-rotate..."),
+    "/tokens/{registry}/{token}/revoke": _token_action(
+        "revoke_token", "Leaked credential: publish a fresh password, then remove the revoked one. Synchronous.",
+        "Under the token's lock, regardless of the overlap window: regenerates the other slot, verifies it by "
+        "logging in, publishes it to Key Vault, then removes the revoked slot's password from the token (a standby "
+        "named by `slot` is just removed). The result says what still logs in. Running it again after an "
+        "interruption finishes the removal. An empty body revokes the credential current in Key Vault.",
+        "RevokeOptions", "revoked, would-revoke, skipped..."),
     "/tokens/{registry}/{token}/certificate": {
         "parameters": _TOKEN_PATH_PARAMETERS,
         "put": {

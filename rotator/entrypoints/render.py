@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from rotator.core.model import PASSWORD_SLOTS
 
 if TYPE_CHECKING:
+    from rotator.core.policy import Decision
     from rotator.protocols.scan import PlannedToken
 
 _MAX_CELL = 70
@@ -34,6 +35,16 @@ def table(rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+STATUS_ACTIONS = ("would-rotate", "drift", "skipped", "refused", "waiting")
+
+
+def planned_action(decision: Decision) -> str:
+    """What a status row says the next run does (one of STATUS_ACTIONS)."""
+    if decision.action == "rotate":
+        return "drift" if decision.code == "drift" else "would-rotate"
+    return {"skip": "skipped", "refuse": "refused", "wait": "waiting"}[decision.action]
+
+
 def status_rows(plans: Iterable[PlannedToken]) -> list[dict[str, Any]]:
     """One JSON-ready row per token: slots, expiries, next due date, planned action. Never a value."""
     rows = []
@@ -44,7 +55,8 @@ def status_rows(plans: Iterable[PlannedToken]) -> list[dict[str, Any]]:
             "token": token.name,
             "enabled": token.enabled,
             "active": plan.secret.slot if plan.secret else None,
-            "action": {"rotate": "would-rotate", "skip": "skipped", "refuse": "refused"}[decision.action],
+            "action": planned_action(decision),
+            "code": decision.code,
             "slot": decision.slot,
             "reason": decision.reason,
             "next_due": _iso(decision.due_at),

@@ -7,9 +7,11 @@ into a `Result`, so one token never stops the others.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
@@ -22,19 +24,30 @@ from rotator.azure.lease import Busy, HeldLease, LeaseLost, TokenLocks
 from rotator.azure.login import RegistryLogin
 from rotator.azure.vault import Vault
 from rotator.azure.vault_certificates import VaultCertificates
-from rotator.core.model import SecretState, TokenState
-from rotator.core.policy import Decision, Lifetimes, decide
+from rotator.core.model import SecretState, TokenState, VaultFacts
+from rotator.core.policy import Decision, Forced, Lifetimes, decide
 from rotator.core.resource_ids import RegistryId
-from rotator.core.results import Result
+from rotator.core.results import FAILING_ACTIONS, Action, Result
 from rotator.logs import log_event
 from rotator.settings import Settings
 
 RELEASE_RESERVE_SECONDS = 10  # the end of a run kept for giving the lease back
-_LEVELS = {"failed": logging.ERROR, "refused": logging.WARNING}
+# Forced rotations and revokes wait for a token's lock held by another run (README, Guarantees) at most this
+# long, and never longer than the run's time bound leaves after verification and one more call
+# (ROTATOR_RUN_TIMEOUT_SECONDS - ROTATOR_VERIFY_TIMEOUT_SECONDS - ROTATOR_CALL_TIMEOUT_SECONDS - 10 s: 50 s by
+# default), so the whole request, wait included, stays within the run bound (under HTTP's 230 s).
+LOCK_WAIT_SECONDS = 60.0
+_LOCK_POLL_FIRST, _LOCK_POLL_MAX = 0.25, 2.0
+_LEVELS = {"failed": logging.ERROR, "refused": logging.WARNING, "drift": logging.WARNING,
+           "waiting": logging.WARNING, "orphaned": logging.WARNING}
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def no_checkpoint(step: str) -> None:
+    """Production does nothing at checkpoints."""
 
 
 @dataclass
@@ -48,28 +61,44 @@ class Engine:
     locks: TokenLocks
     login: RegistryLogin
     clock: Callable[[], datetime] = utc_now
+    # Called with a step name where a real run could freeze (VM pause, GC, lost network): "publishing" is
+    # right before a new version is written. Tests stall a run there; production does nothing.
+    checkpoint: Callable[[str], None] = no_checkpoint
+
+    @property
+    def lock_wait_seconds(self) -> float:
+        """How long a forced request or a revoke may wait for the lock: what the run bound leaves (above)."""
+        settings = self.settings
+        left = (settings.run_timeout - settings.verify_timeout - settings.call_timeout).total_seconds()
+        return max(0.0, min(LOCK_WAIT_SECONDS, left - RELEASE_RESERVE_SECONDS))
 
     @property
     def lifetimes(self) -> Lifetimes:
-        return Lifetimes(self.settings.validity, self.settings.renew_before, self.settings.clock_skew)
+        settings = self.settings
+        return Lifetimes(settings.validity, settings.renew_before, settings.clock_skew, settings.min_overlap)
 
-    def plan(self, token: TokenState, secret: SecretState | None, *, force: bool = False,
-             event_version: str | None = None) -> Decision:
+    def plan(self, token: TokenState, secret: SecretState | None, *, force: bool | Forced = False,
+             event_version: str | None = None, facts: VaultFacts | None = None) -> Decision:
         return decide(token, secret, self.clock(), self.lifetimes, force=force,
-                      adopt=self.settings.adopt_unmanaged, event_version=event_version)
+                      adopt=self.settings.adopt_unmanaged, event_version=event_version, facts=facts)
 
     def guarded(self, registry: RegistryId, token_name: str, work: Callable[[HeldLease | None], Result],
-                locked: bool) -> Result:
+                locked: bool, wait_for_lock: bool = False, before: Callable[[], None] | None = None) -> Result:
         """Run `work` (under the token's lease when `locked`), turning every per-token problem into a Result.
 
-        `Result.transient` tells event-driven callers whether a redelivery could succeed. The run is bounded by
-        ROTATOR_RUN_TIMEOUT_SECONDS, keeping the last RELEASE_RESERVE_SECONDS for the lease release. One log
-        line per token, with the duration."""
+        `wait_for_lock` waits up to `lock_wait_seconds` for a lease another run holds (forced requests, revoke)
+        instead of answering `busy` at once; `before` runs first, before any waiting.
+        `Result.transient` tells event-driven callers whether a redelivery could succeed. The run, waiting
+        included, is bounded by ROTATOR_RUN_TIMEOUT_SECONDS, keeping the last RELEASE_RESERVE_SECONDS for the
+        lease release. One log line per token, with the duration, at a level that matches the outcome."""
         started = time.monotonic()
         try:
             with bounds.deadline(self.settings.run_timeout.total_seconds()):
+                if before is not None:
+                    before()
                 if locked:
-                    with self.locks.hold(registry, token_name) as lease, bounds.reserve(RELEASE_RESERVE_SECONDS):
+                    wait = self.lock_wait_seconds if wait_for_lock else 0.0
+                    with self._lock(registry, token_name, wait) as lease, bounds.reserve(RELEASE_RESERVE_SECONDS):
                         result = work(lease)
                 else:
                     result = work(None)
@@ -87,17 +116,50 @@ class Engine:
                             code=error_code(error))
         duration = int((time.monotonic() - started) * 1000)
         result = replace(result, duration_ms=duration)
-        log_event("token", _LEVELS.get(result.action, logging.INFO), registry=result.registry, token=result.token,
-                  action=result.action, slot=result.slot, reason=result.reason, code=result.code,
-                  expiry=result.expiry, version=result.version, duration_ms=duration)
+        log_result(result)
         return result
 
+    @contextlib.contextmanager
+    def _lock(self, registry: RegistryId, token_name: str, wait_seconds: float) -> Iterator[HeldLease]:
+        """The token's lease; while another run holds it, poll (jittered backoff) until `wait_seconds` pass."""
+        deadline = time.monotonic() + wait_seconds
+        pause = _LOCK_POLL_FIRST
+        while True:
+            with contextlib.ExitStack() as stack:
+                try:
+                    lease = stack.enter_context(self.locks.hold(registry, token_name))
+                except Busy as busy:
+                    if time.monotonic() + pause > deadline:
+                        if wait_seconds > 0:
+                            raise Busy(f"{busy} (waited {wait_seconds:.0f} s for it)") from None
+                        raise
+                else:
+                    yield lease
+                    return
+            time.sleep(pause * random.uniform(0.5, 1.0))  # noqa: S311 - jitter, not security
+            pause = min(pause * 2, _LOCK_POLL_MAX)
 
-def decision_result(token: TokenState, decision: Decision, dry_run: bool) -> Result:
+
+def log_result(result: Result) -> None:
+    """The one structured line per token and run."""
+    level = _LEVELS.get(result.action, logging.ERROR if result.action in FAILING_ACTIONS else logging.INFO)
+    log_event("token", level, registry=result.registry, token=result.token, action=result.action, slot=result.slot,
+              reason=result.reason, code=result.code, expiry=result.expiry, version=result.version,
+              duration_ms=result.duration_ms)
+
+
+def decision_result(token: TokenState, decision: Decision, dry_run: bool, secret: SecretState | None = None) -> Result:
     """The Result for a decision that was not (or not yet) carried out."""
+    where = (token.registry.name, token.name)
     if decision.action == "rotate":
-        return Result(token.registry.name, token.name, "would-rotate" if dry_run else "rotated", decision.reason,
-                      decision.slot, decision.new_expiry)
+        action: Action = "drift" if decision.code == "drift" else "would-rotate" if dry_run else "rotated"
+        return Result(*where, action, decision.reason, decision.slot, decision.new_expiry, code=decision.code)
     if decision.action == "refuse":
-        return Result(token.registry.name, token.name, "refused", decision.reason)
-    return Result(token.registry.name, token.name, "skipped", decision.reason)
+        return Result(*where, "refused", decision.reason, code=decision.code)
+    if decision.action == "wait":
+        return Result(*where, "waiting", decision.reason, decision.slot, code=decision.code,
+                      retry_at=decision.due_at)
+    if decision.code == "coalesced" and secret is not None:
+        return Result(*where, "skipped", decision.reason, secret.slot, secret.expires_on, decision.version,
+                      code=decision.code)
+    return Result(*where, "skipped", decision.reason, code=decision.code)

@@ -1,26 +1,42 @@
 """The timer job: discover every managed token, plan each, rotate the due ones in parallel.
 
 Cost grows with registries and pages, not tokens: one secrets listing per vault, one registry
-listing per scope, one token listing per registry; per-token calls only for tokens that are due.
-One token or registry failing never stops the others.
+listing per scope, one token listing per registry, and one listing of soft-deleted secrets only when
+some token has no live secret (or companion); per-token calls only for tokens that are due. Drift is
+found from the listings already made (the `acr-slot-created` tag against the token listing). Secrets
+whose token is gone from a listed registry are reported `orphaned`. One token or registry failing
+never stops the others.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from azure.core.exceptions import AzureError
 
 from rotator.azure.errors import describe
-from rotator.azure.vault import DOCKERCONFIG_SUFFIX
-from rotator.core.model import TAG_SLOT, SecretState, TokenState, secret_name
+from rotator.core.model import (
+    DOCKERCONFIG_SUFFIX,
+    TAG_REGISTRY,
+    TAG_TOKEN,
+    Companion,
+    SecretState,
+    TokenState,
+    VaultFacts,
+    companion_name,
+    secret_name,
+)
 from rotator.core.policy import Decision
+from rotator.core.resource_ids import RegistryId
 from rotator.core.results import Result
 from rotator.logs import log_event
 from rotator.protocols import password_rotation
 from rotator.protocols.certificate_rotation import scan_certificates
-from rotator.protocols.engine import Engine, decision_result
+from rotator.protocols.engine import Engine, decision_result, log_result
+from rotator.protocols.publishing import repair_companion
 from rotator.protocols.targets import discover_registries, selected
 
 
@@ -29,62 +45,113 @@ class PlannedToken:
     token: TokenState
     secret: SecretState | None
     decision: Decision
+    facts: VaultFacts | None = None
 
 
-def plan_all(engine: Engine) -> tuple[list[PlannedToken], dict[str, str], list[Result]]:
-    """Plan every selected token: (plans, companion slots by secret name, failures)."""
+@dataclass(frozen=True)
+class ScanPlan:
+    plans: list[PlannedToken] = field(default_factory=list)
+    failures: list[Result] = field(default_factory=list)  # scopes or registries that could not be read
+    orphans: list[Result] = field(default_factory=list)  # managed secrets whose token is gone
+
+
+class _Deleted:
+    """Soft-deleted secret names, listed on first need only (most scans never need them)."""
+
+    def __init__(self, lister: Callable[[], set[str]]) -> None:
+        self._lister = lister
+        self._names: set[str] | None = None
+
+    def __contains__(self, name: str) -> bool:
+        if self._names is None:
+            self._names = self._lister()
+        return name in self._names
+
+
+def plan_all(engine: Engine) -> ScanPlan:
+    """Plan every selected token from the listings; report unreadable scopes and orphaned secrets."""
     settings = engine.settings
-    secrets: dict[str, SecretState] = {}
-    companions: dict[str, str] = {}
-    for tagged in engine.vault.tagged_secrets():
-        if tagged.name.endswith(DOCKERCONFIG_SUFFIX):
-            companions[tagged.name.removesuffix(DOCKERCONFIG_SUFFIX)] = tagged.tags.get(TAG_SLOT, "")
-        else:
-            secrets[tagged.name] = tagged
+    live = engine.vault.listing()
+    deleted = _Deleted(engine.vault.deleted_names)
     registries, failures = discover_registries(engine)
-    plans: list[PlannedToken] = []
+    scan = ScanPlan(failures=failures)
+    listed: dict[str, set[str]] = {}
     for registry, login_server in registries:
         try:
             tokens = engine.acr.list_tokens(registry, login_server)
         except AzureError as error:
             failures.append(Result(registry.name, "*", "failed", f"could not list tokens: {describe(error)}"))
             continue
+        names = {token.name.lower(): token.name for token in tokens}
+        listed[registry.name.lower()] = set(names)
         for token in tokens:
             if selected(token.name, settings.include_tokens, settings.exclude_tokens):
-                secret = secrets.get(secret_name(registry.name, token.name))
-                plans.append(PlannedToken(token, secret, engine.plan(token, secret)))
-    return plans, companions, failures
+                secret = live.get(secret_name(registry.name, token.name))
+                facts = _facts(engine, registry, token.name, secret, live, deleted, names)
+                scan.plans.append(PlannedToken(token, secret, engine.plan(token, secret, facts=facts), facts))
+    scan.orphans.extend(_orphans(live, listed))
+    return scan
+
+
+def _facts(engine: Engine, registry: RegistryId, token: str, secret: SecretState | None,
+           live: dict[str, SecretState], deleted: _Deleted, names: dict[str, str]) -> VaultFacts:
+    secret_deleted = secret is None and secret_name(registry.name, token) in deleted
+    companion = None
+    if engine.settings.dockerconfigjson:
+        name = companion_name(registry.name, token)
+        found = live.get(name)
+        companion = Companion(name, found, found is None and name in deleted,
+                              names.get((token + DOCKERCONFIG_SUFFIX).lower()))
+    return VaultFacts(engine.vault.name, secret_deleted, companion)
+
+
+def _orphans(live: dict[str, SecretState], listed: dict[str, set[str]]) -> list[Result]:
+    """Managed secrets (and companions) tagged for a token that a listed registry no longer has."""
+    gone: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for name, secret in sorted(live.items()):
+        registry, token = secret.tags.get(TAG_REGISTRY), secret.tags.get(TAG_TOKEN)
+        if registry is None or token is None or registry.lower() not in listed:
+            continue
+        if token.lower() not in listed[registry.lower()] and name in (
+                secret_name(registry, token), companion_name(registry, token)):
+            gone[(registry, token)].append(name)
+    return [Result(registry, token, "orphaned", f"token {token} no longer exists in registry {registry}; "
+                                                f"{' and '.join(names)} left unchanged: delete them when the token "
+                                                "is gone for good", code="orphaned")
+            for (registry, token), names in gone.items()]
 
 
 def run_scan(engine: Engine, *, dry_run: bool = False) -> list[Result]:
     """Plan everything, then rotate the due tokens with at most ROTATOR_MAX_PARALLEL at once."""
-    plans, companions, results = plan_all(engine)
-    due = [p for p in plans if p.decision.action == "rotate"]
-    for plan in plans:
+    scan = plan_all(engine)
+    results = [*scan.failures, *scan.orphans]
+    for orphan in scan.orphans:
+        log_result(orphan)
+    due = [p for p in scan.plans if p.decision.action == "rotate"]
+    for plan in scan.plans:
         if plan.decision.action != "rotate":
-            results.append(decision_result(plan.token, plan.decision, dry_run=dry_run))
+            results.append(decision_result(plan.token, plan.decision, dry_run=dry_run, secret=plan.secret))
             if not dry_run:
-                _repair_companion(engine, plan, companions)
+                _repair_companion(engine, plan)
     if dry_run:
-        results.extend(decision_result(p.token, p.decision, dry_run=True) for p in due)
+        results.extend(decision_result(p.token, p.decision, dry_run=True, secret=p.secret) for p in due)
     else:
         with ThreadPoolExecutor(max_workers=engine.settings.max_parallel, thread_name_prefix="rotate") as pool:
             results.extend(pool.map(lambda p: password_rotation.rotate(engine, p.token.registry,
                                                                        p.token.login_server, p.token.name),
                                     due))
-    results.extend(scan_certificates(engine, [p.token for p in plans], dry_run=dry_run))
-    log_event("scan", tokens=len(plans), due=len(due), dry_run=dry_run,
-              failed=sum(r.failed for r in results))
+    results.extend(scan_certificates(engine, [p.token for p in scan.plans], dry_run=dry_run))
+    log_event("scan", tokens=len(scan.plans), due=len(due), dry_run=dry_run,
+              failed=sum(r.failed for r in results), orphaned=len(scan.orphans))
     return sorted(results, key=lambda r: (r.registry, r.token))
 
 
-def _repair_companion(engine: Engine, plan: PlannedToken, companions: dict[str, str]) -> None:
+def _repair_companion(engine: Engine, plan: PlannedToken) -> None:
     """Rewrite a .dockerconfigjson companion that lags its password secret (one failed write earlier)."""
-    secret = plan.secret
-    if not engine.settings.dockerconfigjson or secret is None or companions.get(secret.name) == secret.slot:
+    if plan.facts is None or plan.decision.action not in ("skip", "wait"):
         return
     try:
-        password_rotation.repair_dockerconfig(engine, plan.token, secret)
+        repair_companion(engine, plan.token, plan.secret, plan.facts)
     except AzureError as error:
         log_event("repair-failed", registry=plan.token.registry.name, token=plan.token.name,
                   reason=describe(error))

@@ -39,6 +39,7 @@ EXPECTED_BINDINGS: dict[str, list[dict[str, Any]]] = {
     "list_tokens": _http("tokens", "GET"),
     "get_token": _http("tokens/{registry}/{token}", "GET"),
     "rotate_token": _http("tokens/{registry}/{token}/rotate", "POST"),
+    "revoke_token": _http("tokens/{registry}/{token}/revoke", "POST"),
     "put_certificate": _http("tokens/{registry}/{token}/certificate", "PUT"),
     "doctor": _http("doctor", "GET"),
     "openapi": _http("openapi.json", "GET"),

@@ -190,8 +190,9 @@ def test_rotate_while_busy_is_409_with_retry_after(world: World, client: Client)
 
     token = world.managed_token(DUE_DAYS)
 
+    # Not forced: a forced request would first wait for the lock (rotator.protocols.engine.LOCK_WAIT_SECONDS).
     with function_app.engine().locks.hold(parse_registry_id(world.registry_id), token.name):
-        response = client.call("POST", token_path(world, token.name, "/rotate"), json={"force": True})
+        response = client.call("POST", token_path(world, token.name, "/rotate"), json={})
 
     assert response.status_code == 409 and error_code(response) == "Busy"
     assert int(response.headers["Retry-After"]) > 0
@@ -345,7 +346,7 @@ def test_azure_unreachable_is_503_with_retry_after() -> None:
     def unreachable() -> Any:
         raise ServiceRequestError("connection refused")
 
-    engine = SimpleNamespace(settings=None, vault=SimpleNamespace(tagged_secrets=unreachable))
+    engine = SimpleNamespace(settings=None, vault=SimpleNamespace(listing=unreachable))
     response = handle("list_tokens", ApiRequest("GET"), lambda: engine)  # type: ignore[arg-type,return-value]
 
     assert response.status == 503 and response.document["error"]["code"] == "TemporarilyUnavailable"

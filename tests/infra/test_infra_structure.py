@@ -13,8 +13,7 @@ from typing import Any
 import pytest
 import yaml  # type: ignore[import-untyped]  # PyYAML comes with schemathesis (requirements-dev)
 
-from rotator.azure.vault import DOCKERCONFIG_SUFFIX
-from rotator.core.model import secret_name
+from rotator.core.model import DOCKERCONFIG_SUFFIX, secret_name
 from rotator.settings import SETTINGS
 from tests.infra.bicep_ast import INFRA, ROOT, Template, body, is_reference, path
 from tests.infra.crosscheck import app_settings, conditional, event_subscription, expression, role_definition_guids

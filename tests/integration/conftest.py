@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import itertools
 import uuid
 from collections.abc import Callable, Iterator
@@ -11,9 +12,9 @@ import pytest
 import requests
 
 from devstack.control import OPERATOR, AcrControl, Control, SeededRegistry
-from devstack.skopeo import Skopeo
 from devstack.stack import Stack
 from rotator.azure.acr import Acr
+from rotator.entrypoints import cli
 from rotator.protocols.engine import Engine
 from rotator.settings import Settings
 from rotator.wiring import build_engine
@@ -29,12 +30,6 @@ def unique_registry_name(prefix: str = "reg") -> str:
 @pytest.fixture(scope="session")
 def acr_control(stack: Stack) -> AcrControl:
     return AcrControl(stack.url("acr"), verify=str(stack.ca_file))
-
-
-@pytest.fixture(scope="session")
-def skopeo(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Skopeo:
-    """The real registry client, trusting the stack's CA."""
-    return Skopeo.create(stack.ca_file, tmp_path_factory.mktemp("skopeo"))
 
 
 @pytest.fixture(scope="session")
@@ -125,3 +120,14 @@ def fast_polling(engine: Engine) -> Engine:
     """Token PATCHes answer Retry-After 10 like Azure; tests poll the stand-in faster."""
     engine.acr = Acr(engine.acr._credential, engine.settings.arm_endpoint, polling_interval=0, bounds=engine.acr.bounds)
     return engine
+
+
+def run_cli(h: Harness, monkeypatch: pytest.MonkeyPatch, *args: str, **settings: str) -> tuple[int, str, str]:
+    """`python -m rotator ...` in-process against the harness's registry: (exit code, stdout, stderr)."""
+    monkeypatch.setenv("ROTATOR_REGISTRIES", h.registry.id)
+    monkeypatch.setenv("ROTATOR_VERIFY_TIMEOUT_SECONDS", "20")
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+    out, err = io.StringIO(), io.StringIO()
+    code = cli.main(list(args), out=out, err=err)
+    return code, out.getvalue(), err.getvalue()

@@ -1,11 +1,14 @@
-"""The password protocol end to end against the stand-ins, through the real SDKs (issue 4 acceptance)."""
+"""The password protocol end to end against the stand-ins, through the real SDKs (issue 4 acceptance).
+
+Several tests here rotate the same token back to back to exercise crash safety and alternation; they
+turn the overlap window off (NO_OVERLAP), which tests/integration/test_never_break.py proves on its own.
+"""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -16,6 +19,7 @@ from azure.keyvault.secrets import SecretClient
 from azure.storage.blob import BlobLeaseClient, BlobServiceClient
 
 from devstack.control import password_spec, token_spec
+from devstack.seeding import manage_in_vault
 from devstack.skopeo import Skopeo
 from rotator.azure.lease import TokenLocks
 from rotator.azure.login import RegistryLogin
@@ -27,6 +31,7 @@ from .conftest import EngineFactory, Harness, delay_new_passwords, set_replicati
 
 TOKEN = "ci-pull"
 DAY = 86400.0
+NO_OVERLAP = {"ROTATOR_MIN_OVERLAP_HOURS": "0"}
 
 
 def both_slots(expiry_days: float = 60) -> dict[str, object]:
@@ -70,7 +75,7 @@ def skopeo_logs_in(skopeo: Skopeo, h: Harness, password: str, authfile: Path) ->
 
 def test_forced_rotations_alternate_and_previous_value_keeps_working(harness: EngineFactory, skopeo: Skopeo,
                                                                      tmp_path: Path) -> None:
-    h = harness([both_slots()])
+    h = harness([both_slots()], **NO_OVERLAP)
     authfile = tmp_path / "auth.json"
     seen: list[tuple[str, str]] = []
     for expected in ("password2", "password1", "password2"):
@@ -97,7 +102,7 @@ def test_not_due_token_is_skipped_without_any_write(harness: EngineFactory) -> N
 
 
 def test_dry_run_writes_nothing(harness: EngineFactory) -> None:
-    h = harness([both_slots(expiry_days=1)])
+    h = harness([both_slots(expiry_days=1)], **NO_OVERLAP)
     rotate(h)
     slot, version, _ = current(h)
     h.acr.reset_counters()
@@ -110,7 +115,7 @@ def test_dry_run_writes_nothing(harness: EngineFactory) -> None:
 @pytest.mark.parametrize("failure", ["publish", "verify-timeout"])
 def test_failure_after_generate_keeps_the_vault_credential_working(harness: EngineFactory, vault_control,
                                                                     failure: str) -> None:
-    h = harness([both_slots()], ROTATOR_VERIFY_TIMEOUT_SECONDS="1")
+    h = harness([both_slots()], ROTATOR_VERIFY_TIMEOUT_SECONDS="1", **NO_OVERLAP)
     rotate(h)
     slot, version, value = current(h)
     active_before = h.acr.token_passwords(h.registry.name, TOKEN)[slot].value
@@ -136,13 +141,14 @@ def test_failure_after_generate_keeps_the_vault_credential_working(harness: Engi
 
 def test_crash_after_generate_leaves_vault_working_and_rerun_completes(harness: EngineFactory) -> None:
     """A real crash: the CLI is killed with SIGKILL after generateCredentials, before it can publish."""
-    h = harness([both_slots()])
+    h = harness([both_slots()], **NO_OVERLAP)
     rotate(h)
     slot, version, value = current(h)
     active_before = h.acr.token_passwords(h.registry.name, TOKEN)[slot].value
     delay_new_passwords(h.stack, h.acr, h.registry.login_server, 3600)
     h.acr.reset_counters()
-    env = {**os.environ, **h.stack.env, "ROTATOR_REGISTRIES": h.registry.id, "ROTATOR_VERIFY_TIMEOUT_SECONDS": "120"}
+    env = {**os.environ, **h.stack.env, "ROTATOR_REGISTRIES": h.registry.id, "ROTATOR_VERIFY_TIMEOUT_SECONDS": "120",
+           **NO_OVERLAP}
     victim = subprocess.Popen([sys.executable, "-m", "rotator", "rotate", h.registry.name, TOKEN, "--force"],
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -166,7 +172,7 @@ def lease_blob(h: Harness):
 
 
 def test_lease_lost_mid_rotation_publishes_nothing(harness: EngineFactory) -> None:
-    h = harness([both_slots()], ROTATOR_VERIFY_TIMEOUT_SECONDS="60")
+    h = harness([both_slots()], ROTATOR_VERIFY_TIMEOUT_SECONDS="60", **NO_OVERLAP)
     rotate(h)
     _, version, value = current(h)
     delay_new_passwords(h.stack, h.acr, h.registry.login_server, 2)
@@ -182,26 +188,29 @@ def test_lease_lost_mid_rotation_publishes_nothing(harness: EngineFactory) -> No
     assert current(h)[1] == version and logs_in(h, value)
 
 
-def test_ten_concurrent_rotations_generate_once(harness: EngineFactory) -> None:
-    h = harness([both_slots()])
-    rotate(h)
-    delay_new_passwords(h.stack, h.acr, h.registry.login_server, 3)
+def test_ten_concurrent_rotations_generate_once(harness: EngineFactory, vault_control) -> None:
+    """Ten forced requests at once: one rotates, the nine others wait for its lock and are satisfied by it."""
+    h = harness([token_spec(TOKEN, passwords={"password1": password_spec(time.time() + 60 * DAY)})])
+    manage_in_vault(vault_secret(h), h.registry, TOKEN)  # the standby is empty: nothing to protect
+    delay_new_passwords(h.stack, h.acr, h.registry.login_server, 3600)
     h.acr.reset_counters()
-    start = threading.Barrier(10)
-
-    def run(_: int):
-        start.wait()
-        return rotate(h)
+    vault_control.reset_counters()
 
     with ThreadPoolExecutor(10) as pool:
-        results = list(pool.map(run, range(10)))
-    actions = sorted(r.action for r in results)
-    assert generate_calls(h) == 1
-    assert actions == ["busy"] * 9 + ["rotated"]
+        futures = [pool.submit(rotate, h) for _ in range(10)]
+        # The winner is stuck verifying; every request has read the version it saw (1 read each, +1 winner).
+        wait_for(lambda: generate_calls(h) == 1 and vault_control.count("secrets.get") >= 11, "ten requests")
+        set_replication_delay(h.stack, h.registry.login_server, 0)
+        results = [f.result(timeout=120) for f in futures]
+
+    rotated = [r for r in results if r.action == "rotated"]
+    assert generate_calls(h) == 1 and len(rotated) == 1
+    coalesced = [r for r in results if r.code == "coalesced"]
+    assert len(coalesced) == 9 and {(r.action, r.version) for r in coalesced} == {("skipped", rotated[0].version)}
 
 
 def test_throttling_and_server_errors_are_retried(harness: EngineFactory, vault_control) -> None:
-    h = harness([both_slots()])
+    h = harness([both_slots()], **NO_OVERLAP)
     rotate(h)
     h.acr.add_fault("tokens.get", status=429, retry_after=1)
     h.acr.add_fault("registries.generateCredentials", status=503, retry_after=1)
@@ -210,7 +219,7 @@ def test_throttling_and_server_errors_are_retried(harness: EngineFactory, vault_
     vault_control.reset_counters()
     result = rotate(h)
     assert result.action == "rotated", result
-    assert h.acr.count("tokens.get") == 2
+    assert h.acr.count("tokens.get") == 4  # the read (throttled once, retried), the fence before and after publishing
     assert generate_calls(h) == 2
     assert vault_control.count("secrets.set") == 2
 

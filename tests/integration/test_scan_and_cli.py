@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import time
+from dataclasses import replace
+from datetime import timedelta
 from uuid import uuid4
-
-import pytest
 
 from devstack.control import password_spec, token_spec
 from rotator.core.model import secret_name
@@ -19,7 +18,7 @@ from rotator.protocols.scan import run_scan
 from rotator.settings import Settings
 from rotator.wiring import build_engine
 
-from .conftest import EngineFactory, Harness, unique_registry_name
+from .conftest import EngineFactory, run_cli, unique_registry_name
 
 DAY = 86400.0
 
@@ -35,16 +34,6 @@ def states() -> list[dict[str, object]]:
         token_spec("disabled-token", status="disabled", passwords={"password1": password_spec(now + 5 * DAY)}),
         token_spec("never-managed", passwords={}),
     ]
-
-
-def run_cli(h: Harness, monkeypatch: pytest.MonkeyPatch, *args: str, **settings: str) -> tuple[int, str, str]:
-    monkeypatch.setenv("ROTATOR_REGISTRIES", h.registry.id)
-    monkeypatch.setenv("ROTATOR_VERIFY_TIMEOUT_SECONDS", "20")
-    for name, value in settings.items():
-        monkeypatch.setenv(name, value)
-    out, err = io.StringIO(), io.StringIO()
-    code = cli.main(list(args), out=out, err=err)
-    return code, out.getvalue(), err.getvalue()
 
 
 def by_token(results: list[dict[str, object]]) -> dict[str, dict[str, object]]:
@@ -122,17 +111,21 @@ def test_table_output_is_readable(harness: EngineFactory, monkeypatch) -> None:
 
 
 def test_generated_passwords_never_leak(harness: EngineFactory, monkeypatch, caplog, capfd) -> None:
-    """The real generated values are absent from logs (all loggers, DEBUG), CLI output and results."""
+    """The real generated values are absent from logs (all loggers, DEBUG), CLI output and results: scan,
+    a forced rotation the overlap window holds back, and revokes (which re-verify the kept value)."""
     caplog.set_level(logging.DEBUG)
     h = harness(states())
-    code, out, err = run_cli(h, monkeypatch, "-v", "scan", "--json")
-    code2, out2, err2 = run_cli(h, monkeypatch, "-v", "rotate", h.registry.name, "due-token", "--force")
-    assert code == code2 == 0
+    runs = [run_cli(h, monkeypatch, "-v", "scan", "--json"),
+            run_cli(h, monkeypatch, "-v", "rotate", h.registry.name, "due-token", "--force"),
+            run_cli(h, monkeypatch, "-v", "revoke", h.registry.name, "fresh-token", "--json"),
+            run_cli(h, monkeypatch, "-v", "revoke", h.registry.name, "due-token", "--slot", "password1")]
+    assert [code for code, _, _ in runs] == [0, cli.EXIT_BUSY, 0, 0]
+    assert "waiting" in runs[1][1] and '"revoked"' in runs[2][1] and "revoked" in runs[3][1]
     values = [p.value for t in ("fresh-token", "due-token", "expired-token", "never-managed")
               for p in h.acr.token_passwords(h.registry.name, t).values()]
-    assert len(values) >= 6 and all(len(v) == 52 for v in values)
+    assert len(values) >= 5 and all(len(v) == 52 for v in values)
     captured = capfd.readouterr()
-    haystack = "\n".join([out, err, out2, err2, caplog.text, captured.out, captured.err])
+    haystack = "\n".join([*(out + err for _, out, err in runs), caplog.text, captured.out, captured.err])
     assert "Basic " not in haystack and "Bearer ey" not in haystack
     leaked = [v for v in values if v in haystack]
     assert leaked == []
@@ -148,6 +141,7 @@ def test_dockerconfigjson_companion_follows_and_is_repaired(harness: EngineFacto
     assert auth["username"] == "due-token" and auth["password"] == client.get_secret(name).value
 
     vault_control.add_fault("secrets.set", status=403, after=1)  # the password lands, the companion does not
+    h.engine.settings = replace(h.engine.settings, min_overlap=timedelta(0))  # rotate again at once
     forced = password_rotation.rotate(h.engine, parse_registry_id(h.registry.id), h.registry.login_server,
                                       "due-token", force=True)
     assert forced.action == "rotated" and "dockerconfigjson not written" in forced.reason

@@ -22,7 +22,7 @@ from devstack.control import Control
 from devstack.storage.proxy import STORAGE_OPERATIONS
 
 from .conftest import EngineFactory, Harness
-from .test_password_protocol import TOKEN, both_slots, current, generate_calls, logs_in, rotate
+from .test_password_protocol import NO_OVERLAP, TOKEN, both_slots, current, generate_calls, logs_in, rotate
 
 QUEUE_API_VERSION = "2025-11-05"
 
@@ -117,7 +117,7 @@ def test_queue_endpoint_is_proxied_with_bearer_tokens(harness: EngineFactory, st
 
 def test_acquire_503_fails_transiently_and_writes_nothing(harness: EngineFactory, vault_control: Control,
                                                           storage_control: Control) -> None:
-    h = harness([both_slots()], ROTATOR_CALL_TIMEOUT_SECONDS="5")
+    h = harness([both_slots()], ROTATOR_CALL_TIMEOUT_SECONDS="5", **NO_OVERLAP)
     rotate(h)
     reset(h, vault_control, storage_control)
     storage_control.add_fault("lease.acquire", status=503, times=None)
@@ -138,7 +138,7 @@ def test_acquire_409_is_busy(harness: EngineFactory, vault_control: Control, sto
     rotate(h)
     reset(h, vault_control)
     storage_control.add_fault("lease.acquire", status=409)
-    result = rotate(h)
+    result = rotate(h, force=False)  # a forced request would wait for the lock (Engine.lock_wait_seconds)
     assert (result.action, result.transient) == ("busy", True)
     assert generate_calls(h) == 0 and vault_control.count("secrets.set") == 0
 
@@ -147,7 +147,7 @@ def test_acquire_409_is_busy(harness: EngineFactory, vault_control: Control, sto
 def test_renewal_failing_before_publish_publishes_nothing(harness: EngineFactory, storage_control: Control,
                                                           status: int) -> None:
     """`lease.check()` renews right before publishing: if that fails, the new password is never published."""
-    h = harness([both_slots()], ROTATOR_CALL_TIMEOUT_SECONDS="5")
+    h = harness([both_slots()], ROTATOR_CALL_TIMEOUT_SECONDS="5", **NO_OVERLAP)
     rotate(h)
     _, version, value = current(h)
     storage_control.add_fault("lease.renew", status=status, times=None)
@@ -165,7 +165,7 @@ def test_release_failing_after_publish_is_rotated_with_a_warning(harness: Engine
                                                                  fault: dict[str, Any]) -> None:
     """Issue 10 defect 6: the rotation published; the lease expires by itself; a release problem is a warning."""
     caplog.set_level(logging.INFO, logger="rotator")
-    h = harness([both_slots()], ROTATOR_CALL_TIMEOUT_SECONDS="5")
+    h = harness([both_slots()], ROTATOR_CALL_TIMEOUT_SECONDS="5", **NO_OVERLAP)
     rotate(h)
     _, before, _ = current(h)
     storage_control.add_fault("lease.release", times=None, **fault)
@@ -197,7 +197,7 @@ def test_lock_blob_create_errors_fail_clearly_and_write_nothing(harness: EngineF
 
 
 def test_lock_container_is_created_on_first_use(harness: EngineFactory, storage_control: Control) -> None:
-    h = harness([both_slots()], ROTATOR_LEASE_CONTAINER=f"locks-{uuid.uuid4().hex[:8]}")
+    h = harness([both_slots()], ROTATOR_LEASE_CONTAINER=f"locks-{uuid.uuid4().hex[:8]}", **NO_OVERLAP)
     storage_control.add_fault("container.create", status=503)  # one refusal: retried within the call
     assert rotate(h).action == "rotated"
     assert storage_control.count("container.create") == 2

@@ -14,12 +14,12 @@ from rotator.azure.login import RegistryLogin
 from rotator.core.resource_ids import parse_registry_id
 
 from .conftest import EngineFactory, delay_new_passwords, writes
-from .test_password_protocol import TOKEN, both_slots, current, logs_in, rotate
+from .test_password_protocol import NO_OVERLAP, TOKEN, both_slots, current, logs_in, rotate
 
 
 def test_key_vault_throttling_beyond_the_bound_fails_fast_and_publishes_nothing(harness: EngineFactory,
                                                                                  vault_control: Control) -> None:
-    h = harness([both_slots()])
+    h = harness([both_slots()], **NO_OVERLAP)
     rotate(h)
     _, version, value = current(h)
     vault_control.reset_counters()
@@ -89,7 +89,7 @@ def test_verification_stops_early_enough_to_leave_time_to_publish(harness: Engin
 def test_a_run_out_of_time_after_generating_publishes_nothing(harness: EngineFactory, vault_control: Control) -> None:
     """The run's bound cuts verification short; the run fails transiently and Key Vault keeps its credential."""
     h = harness([both_slots()], ROTATOR_RUN_TIMEOUT_SECONDS="30", ROTATOR_CALL_TIMEOUT_SECONDS="5",
-                ROTATOR_VERIFY_TIMEOUT_SECONDS="20")
+                ROTATOR_VERIFY_TIMEOUT_SECONDS="20", **NO_OVERLAP)
     rotate(h)
     _, version, value = current(h)
     h.acr.add_fault("registries.generateCredentials", latency_ms=4500)  # within the call bound, eats the run

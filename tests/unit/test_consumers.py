@@ -18,9 +18,16 @@ from typing import Any
 import pytest
 import yaml  # type: ignore[import-untyped]  # PyYAML comes with schemathesis (requirements-dev)
 
-from rotator.azure.vault import DOCKERCONFIG_CONTENT_TYPE, DOCKERCONFIG_SUFFIX
+from rotator.azure.vault import DOCKERCONFIG_CONTENT_TYPE
 from rotator.core.events import HANDLED_EVENT_TYPES
-from rotator.core.model import SECRET_CONTENT_TYPE, TAG_LOGIN_SERVER, TAG_SLOT, TAG_TOKEN, secret_name
+from rotator.core.model import (
+    DOCKERCONFIG_SUFFIX,
+    SECRET_CONTENT_TYPE,
+    TAG_LOGIN_SERVER,
+    TAG_SLOT,
+    TAG_TOKEN,
+    secret_name,
+)
 
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "consumers.md"
 _BLOCK = re.compile(r"^```(\w+)\n(.*?)^```$", re.MULTILINE | re.DOTALL)

@@ -29,3 +29,14 @@ def test_readme_starts_with_the_two_commands() -> None:
     lines = README.read_text().splitlines()
     block = lines[lines.index("```sh") + 1: lines.index("```")]
     assert [line.split("#")[0].strip() for line in block] == ["./run demo", "./run test"]
+
+
+def test_every_test_the_guarantees_name_exists() -> None:
+    """The Guarantees section names the tests that prove it: each must be a test function in tests/."""
+    text = README.read_text()
+    section = text[text.index("## Guarantees"):text.index("\n## ", text.index("## Guarantees") + 1)]
+    named = set(re.findall(r"\b(test_[a-z0-9_]+)\b(?!\.py)", section))
+    defined = {match for path in README.parent.joinpath("tests").rglob("test_*.py")
+               for match in re.findall(r"^def (test_[a-z0-9_]+)\(", path.read_text(), re.MULTILINE)}
+    assert len(named) >= 10
+    assert named - defined == set()

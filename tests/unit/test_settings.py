@@ -56,6 +56,7 @@ def test_settings_table_is_well_formed() -> None:
 DOCUMENTED_DEFAULTS = {
     "ROTATOR_VALIDITY_DAYS": "90",
     "ROTATOR_RENEW_BEFORE_DAYS": "30",
+    "ROTATOR_MIN_OVERLAP_HOURS": "24",
     "ROTATOR_MAX_PARALLEL": "4",
     "ROTATOR_INCLUDE_TOKENS": "*",
     "ROTATOR_EXCLUDE_TOKENS": "",
@@ -83,6 +84,7 @@ def test_defaults_are_the_secure_production_values() -> None:
         vault_url=VAULT,
         validity=timedelta(days=90),
         renew_before=timedelta(days=30),
+        min_overlap=timedelta(hours=24),
         max_parallel=4,
         include_tokens=("*",),
         exclude_tokens=(),
@@ -139,6 +141,8 @@ GOOD_VALUES: list[tuple[str, str, str, Any]] = [
     ("ROTATOR_VALIDITY_DAYS", "3650", "validity", timedelta(days=3650)),
     ("ROTATOR_RENEW_BEFORE_DAYS", "0", "renew_before", timedelta(0)),
     ("ROTATOR_RENEW_BEFORE_DAYS", "89", "renew_before", timedelta(days=89)),
+    ("ROTATOR_MIN_OVERLAP_HOURS", "0", "min_overlap", timedelta(0)),
+    ("ROTATOR_MIN_OVERLAP_HOURS", " 48 ", "min_overlap", timedelta(hours=48)),
     ("ROTATOR_MAX_PARALLEL", "1", "max_parallel", 1),
     ("ROTATOR_MAX_PARALLEL", "64", "max_parallel", 64),
     ("ROTATOR_VERIFY_TIMEOUT_SECONDS", "1", "verify_timeout", timedelta(seconds=1)),
@@ -211,6 +215,10 @@ BAD_VALUES: list[tuple[str, str]] = [
     ("ROTATOR_RENEW_BEFORE_DAYS", "-1"),
     ("ROTATOR_RENEW_BEFORE_DAYS", "thirty"),
     ("ROTATOR_RENEW_BEFORE_DAYS", "3650"),
+    ("ROTATOR_MIN_OVERLAP_HOURS", "-1"),
+    ("ROTATOR_MIN_OVERLAP_HOURS", "2161"),
+    ("ROTATOR_MIN_OVERLAP_HOURS", "1.5"),
+    ("ROTATOR_MIN_OVERLAP_HOURS", "24h"),
     ("ROTATOR_MAX_PARALLEL", "0"),
     ("ROTATOR_MAX_PARALLEL", "65"),
     ("ROTATOR_MAX_PARALLEL", "four"),
@@ -284,6 +292,25 @@ def test_renew_before_must_be_shorter_than_validity(validity: str | None, renew_
 def test_renew_before_just_below_validity_is_accepted(validity: str, renew_before: str | None) -> None:
     loaded = load(ROTATOR_VALIDITY_DAYS=validity, ROTATOR_RENEW_BEFORE_DAYS=renew_before)
     assert loaded.renew_before < loaded.validity
+
+
+@pytest.mark.parametrize(("validity", "renew_before", "overlap"), [
+    ("2", "1", "25"), ("90", "89", "48"), ("90", "30", "1441"), ("91", "90", "25")])
+def test_settings_that_cannot_honour_the_overlap_window_are_refused(validity: str, renew_before: str,
+                                                                    overlap: str | None) -> None:
+    """A token would be due again before the credential it replaced may be invalidated."""
+    error = refused("ROTATOR_MIN_OVERLAP_HOURS", ROTATOR_VALIDITY_DAYS=validity, ROTATOR_RENEW_BEFORE_DAYS=renew_before,
+                    ROTATOR_MIN_OVERLAP_HOURS=overlap)
+    assert "ROTATOR_VALIDITY_DAYS" in str(error) and "ROTATOR_RENEW_BEFORE_DAYS" in str(error)
+
+
+@pytest.mark.parametrize(("validity", "renew_before", "overlap"), [("2", "1", "24"), ("90", "30", "1440"),
+                                                                    ("1", "0", "0"), ("31", "30", None)])
+def test_settings_that_just_honour_the_overlap_window_are_accepted(validity: str, renew_before: str,
+                                                                   overlap: str | None) -> None:
+    loaded = load(ROTATOR_VALIDITY_DAYS=validity, ROTATOR_RENEW_BEFORE_DAYS=renew_before,
+                  ROTATOR_MIN_OVERLAP_HOURS=overlap)
+    assert loaded.validity - loaded.renew_before >= loaded.min_overlap
 
 
 @pytest.mark.parametrize(("verify", "call", "run"), [("90", "30", "120"), ("170", "30", "200"), ("1", "60", "61")])
