@@ -42,10 +42,8 @@ def build_engine(settings: Settings, bounds: TimeBounds | None = None) -> Engine
     return Engine(
         settings=settings,
         acr=Acr(credential, settings.arm_endpoint, bounds=bounds),
-        vault=Vault(credential, settings.vault_url, settings.keyvault_api_version,
-                    settings.keyvault_verify_challenge_resource, bounds=bounds),
-        certificates=VaultCertificates(credential, settings.vault_url, settings.keyvault_api_version,
-                                       settings.keyvault_verify_challenge_resource, bounds=bounds),
+        vault=Vault(credential, settings.vault_url, bounds=bounds),
+        certificates=VaultCertificates(credential, settings.vault_url, bounds=bounds),
         locks=locks,
         login=RegistryLogin(bounds=bounds),
         queue=WorkQueue(settings.storage_connection, settings.storage_queue_url, credential, settings.queue,
