@@ -227,7 +227,8 @@ def queue_differences(facts: QueueFacts) -> list[str]:
                            f"poisons on delivery {facts.max_dequeue_in_code}")
     if str(facts.host_queues.get("messageEncoding", "base64")).lower() != "base64":
         differences.append("host.json messageEncoding is not base64, which the rotator sends")
-    in_flight = int(facts.host_queues.get("batchSize", 16)) + int(facts.host_queues.get("newBatchThreshold", 0))
+    batch = int(facts.host_queues.get("batchSize", 16))
+    in_flight = batch + int(facts.host_queues.get("newBatchThreshold", batch // 2))  # the host's default: per core
     if not isinstance(facts.thread_count, str) or not facts.thread_count.isdigit() \
             or int(facts.thread_count) < in_flight:
         differences.append(f"PYTHON_THREADPOOL_THREAD_COUNT is {facts.thread_count!r}: fewer threads than the "

@@ -49,11 +49,14 @@ def test_the_queue_trigger_the_settings_the_storage_account_and_host_json_agree(
     ({"bicep_setting": "'acr-token-rotations'"}, "ROTATOR_QUEUE and the storage account's queue"),
     ({"storage_queues": ["queueName", "${queueName}-failed"]}, "storage.bicep creates"),
     ({"default_in_bicep": "rotations"}, "queueName defaults to"),
-    ({"host_queues": {"maxDequeueCount": 3, "batchSize": 8, "newBatchThreshold": 8}}, "maxDequeueCount is 3"),
-    ({"host_queues": {"maxDequeueCount": MAX_DEQUEUE_COUNT, "messageEncoding": "none"}}, "messageEncoding"),
+    ({"host_queues": {"maxDequeueCount": 3}}, "maxDequeueCount is 3"),
+    ({"host_queues": {"messageEncoding": "none"}}, "messageEncoding"),
+    ({"host_queues": {"batchSize": 16}}, "fewer threads"),
     ({"thread_count": "4"}, "fewer threads"),
 ])
 def test_a_mismatch_is_reported(facts: QueueFacts, change: dict[str, Any], reported: str) -> None:
+    if "host_queues" in change:
+        change = {"host_queues": {**facts.host_queues, **change["host_queues"]}}
     differences = queue_differences(dataclasses.replace(facts, **change))
 
     assert len(differences) == 1 and reported in differences[0], differences

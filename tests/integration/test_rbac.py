@@ -152,7 +152,8 @@ def test_the_app_holds_exactly_what_infra_grants(authz: AuthzControl, acr_contro
     assert held == {
         (SECRETS_OFFICER, VAULT_ID), (CERTIFICATE_USER, VAULT_ID),
         ("Storage Blob Data Owner", STORAGE_ID), ("Storage Table Data Contributor", STORAGE_ID),
-        ("Monitoring Metrics Publisher", INSIGHTS_ID), (CUSTOM_ROLE_NAME, registry.id)}
+        ("Storage Queue Data Contributor", STORAGE_ID), ("Monitoring Metrics Publisher", INSIGHTS_ID),
+        (CUSTOM_ROLE_NAME, registry.id)}
     sources = {a.source.split(":")[0] for a in authz.assignments(APP.object_id)}
     assert sources == {"infra/modules/app-roles.bicep", "infra/modules/vault-access.bicep",
                        "infra/modules/registry-access.bicep"}
