@@ -50,6 +50,7 @@ from devstack.queue_host import DEFAULT_HOST_JSON, InstanceSettings, start_insta
 from devstack.seeding import manage_in_vault
 from devstack.stack import Stack
 from rotator.core.model import secret_name
+from rotator.core.resource_ids import parse_registry_id
 from rotator.protocols.fanout import enqueue_scan
 from rotator.settings import Settings
 from rotator.wiring import build_engine
@@ -60,16 +61,23 @@ POLL_SECONDS = 0.5
 
 
 def seed(acr: AcrControl, vault: Control, env: dict[str, str], tokens: int) -> SeededRegistry:
-    """One registry of `tokens` tokens whose password1 expires in 10 days (due), each managed in Key Vault."""
+    """One registry of `tokens` tokens whose password1 expires in 10 days (due), each managed in Key Vault,
+    with its lock blob in place as an earlier rotation leaves it (a token's very first run creates it: +2 calls)."""
     expiry = password_spec(time.time() + 10 * DAY)
     specs = [{"name": f"tok-{i:03d}", "status": "enabled", "passwords": {"password1": expiry}}
              for i in range(tokens)]
     registry = acr.seed(f"fanout{uuid.uuid4().hex[:10]}", tokens=specs)
-    client = build_engine(Settings.from_env({**env, "ROTATOR_REGISTRIES": registry.id})).vault._client
+    engine = build_engine(Settings.from_env({**env, "ROTATOR_REGISTRIES": registry.id}))
+
+    def prepare(name: str) -> None:
+        manage_in_vault(engine.vault._client, registry, name)
+        with engine.locks.hold(parse_registry_id(registry.id), name):
+            pass
+
     vault.set_limits(enabled=False)  # seeding is not measured
     try:
         with ThreadPoolExecutor(8) as pool:
-            list(pool.map(lambda token: manage_in_vault(client, registry, str(token["name"])), specs))
+            list(pool.map(prepare, [str(spec["name"]) for spec in specs]))
     finally:
         vault.set_limits(reset=True)
     return registry
@@ -99,9 +107,9 @@ def run(stack: Stack, env: dict[str, str], instances: int, tokens: int, delay: f
     acr = AcrControl(stack.url("acr"), verify=str(stack.ca_file))
     vault = Control(stack.url("keyvault"), verify=str(stack.ca_file))
     storage = Control(stack.url("storage"), verify=str(stack.ca_file))
+    env = {**env, "ROTATOR_LEASE_CONTAINER": f"locks-{uuid.uuid4().hex[:8]}"}
     registry = seed(acr, vault, env, tokens)
     app_env = {**env, "ROTATOR_REGISTRIES": registry.id, "ROTATOR_QUEUE": f"fanout-{uuid.uuid4().hex[:12]}",
-               "ROTATOR_LEASE_CONTAINER": f"locks-{uuid.uuid4().hex[:8]}",
                "PYTHON_THREADPOOL_THREAD_COUNT": THREAD_COUNT}
     requests.post(f"https://{registry.login_server}/_devstack/replication-delay", json={"seconds": delay},
                   verify=str(stack.ca_file), timeout=10).raise_for_status()

@@ -280,9 +280,13 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     functions = list(load_app(args.app).get_functions())
     instances, server = None, None
+    # As deployed, every ROTATOR_* setting is an app setting (infra sets them all): a binding's %ROTATOR_QUEUE%
+    # resolves even when the env from `devstack up` leaves it at its default.
+    app_settings = {name: str(value) for name, value in local_settings(os.environ)["Values"].items()}
+    app_env = {**app_settings, **os.environ}
     try:
-        if args.instances > 0 and queue_functions(functions, os.environ):
-            instances = start_instances(args.instances, args.log_dir, settings_from(args))
+        if args.instances > 0 and queue_functions(functions, app_env):
+            instances = start_instances(args.instances, args.log_dir, settings_from(args), app_env)
         server = serve(functions, key, args.port)
         print(f"export {KEY_ENV}='{key}'")
         print(f"export {URL_ENV}='{server.url}'", flush=True)

@@ -65,6 +65,7 @@ class Acr:
         self._client = cache(self._make_client)
         self._login_servers: dict[RegistryId, tuple[str, float]] = {}
         self._login_servers_lock = threading.Lock()
+        self._fetching_lock = threading.Lock()
 
     def _make_client(self, subscription: str) -> ContainerRegistryManagementClient:
         from azure.mgmt.containerregistry import ContainerRegistryManagementClient
@@ -95,7 +96,11 @@ class Acr:
             known = self._login_servers.get(registry)
         if known is not None and known[1] > time.monotonic():
             return known[0]
-        return self._fetch_login_server(registry)
+        with self._fetching_lock:  # a batch of messages for one registry asks ARM once, not once each
+            known = self._login_servers.get(registry)
+            if known is not None and known[1] > time.monotonic():
+                return known[0]
+            return self._fetch_login_server(registry)
 
     def _fetch_login_server(self, registry: RegistryId) -> str:
         found = self._client(registry.subscription).registries.get(registry.resource_group, registry.name)
