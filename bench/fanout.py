@@ -6,7 +6,8 @@ made, as ACR's replication), then what the timer does (`enqueue_scan`: plan, one
 and the real function_app's queue trigger run by devstack's local Functions host in that many instance
 processes, with the project's host.json and PYTHON_THREADPOOL_THREAD_COUNT as deployed, under the
 stand-ins' default limits (ARM's and Key Vault's throttling). Measured until every message has left
-the queue.
+the queue. Planning and enqueueing happen first, measured apart (`planning`); then the instances
+start, and the clock runs from the moment all of them listen, so instance start-up is not counted.
 
     python -m bench.fanout --tokens 200 --instances 1,4 --replication-delay 10 --json
 
@@ -17,7 +18,8 @@ The JSON document (`--json`; a table otherwise):
      "instances": {"1": RUN, "4": RUN},         # one RUN per instance count, keyed by it
      "speedup": {"4": 3.8}}                      # rotations per minute relative to the first count
 
-    RUN = {"instances": 4, "wall_seconds": 71.2,       # from enqueueing to the last message done
+    RUN = {"instances": 4, "wall_seconds": 71.2,       # from the instances listening (the due tokens queued
+                                                       # before they started) to the last message done
            "rotations_per_minute": 168.5, "rotated": 200,
            "calls_per_rotation": 7.0,                  # ARM + Key Vault + Storage blob calls of the queued
                                                        # runs (not planning, not the queue's own traffic,
@@ -56,7 +58,7 @@ from rotator.settings import Settings
 from rotator.wiring import build_engine
 
 DAY = 86400.0
-THREAD_COUNT = "8"  # infra/modules/function-app.bicep PYTHON_THREADPOOL_THREAD_COUNT (tests/infra checks it)
+THREAD_COUNT = "10"  # infra/modules/function-app.bicep PYTHON_THREADPOOL_THREAD_COUNT (tests/infra checks it)
 POLL_SECONDS = 0.5
 
 
@@ -113,18 +115,21 @@ def run(stack: Stack, env: dict[str, str], instances: int, tokens: int, delay: f
                "PYTHON_THREADPOOL_THREAD_COUNT": THREAD_COUNT}
     requests.post(f"https://{registry.login_server}/_devstack/replication-delay", json={"seconds": delay},
                   verify=str(stack.ca_file), timeout=10).raise_for_status()
+    engine = build_engine(Settings.from_env(app_env))
+    for control in (acr, vault, storage):
+        control.reset_counters()
+    began = time.perf_counter()
+    _, results = enqueue_scan(engine, source="cli")  # what the timer does (it also stores the plan: not here)
+    planned = time.perf_counter() - began
+    planning = counted(acr, vault, storage)
+    queued = sum(r.action == "queued" for r in results)
+    for control in (acr, vault, storage):
+        control.reset_counters()
     outcomes_file = work / f"outcomes-{instances}.jsonl"
     settings = InstanceSettings("function_app", DEFAULT_HOST_JSON, outcomes=outcomes_file)
     started = start_instances(instances, work / f"instances-{instances}", settings, dict(os.environ, **app_env))
     try:
-        engine = build_engine(Settings.from_env(app_env))
-        for control in (acr, vault, storage):
-            control.reset_counters()
-        began = time.perf_counter()
-        _, results = enqueue_scan(engine, source="cli")
-        planned = time.perf_counter() - began
-        planning = counted(acr, vault, storage)
-        queued = sum(r.action == "queued" for r in results)
+        began = time.perf_counter()  # every instance is listening: the queued messages are there for them
         while len(_finished(outcomes_file)) < queued:
             if started.dead():
                 raise RuntimeError("\n".join(started.dead()))
@@ -132,8 +137,7 @@ def run(stack: Stack, env: dict[str, str], instances: int, tokens: int, delay: f
         wall = time.perf_counter() - began
     finally:
         started.stop()
-    total = counted(acr, vault, storage)
-    work_counters = total - planning
+    work_counters = counted(acr, vault, storage)
     versions = _versions(engine.vault, registry)
     rotated = sum(1 for n in versions.values() if n >= 1)
     generated = acr.count("registries.generateCredentials") - acr.count("throttled.registries.generateCredentials")
@@ -144,7 +148,7 @@ def run(stack: Stack, env: dict[str, str], instances: int, tokens: int, delay: f
         "rotated": rotated,
         "calls_per_rotation": round(calls(work_counters) / max(rotated, 1), 2),
         "calls_by_operation": dict(sorted((op, n) for op, n in work_counters.items() if counts(op) and n)),
-        "throttled": {op.removeprefix("throttled."): n for op, n in sorted(total.items())
+        "throttled": {op.removeprefix("throttled."): n for op, n in sorted(work_counters.items())
                       if op.startswith("throttled.") and n},
         "planning": {"seconds": round(planned, 2), "calls": calls(planning), "queued": queued},
         "messages": dict(Counter(o["outcome"] for o in _finished(outcomes_file))),

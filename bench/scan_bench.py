@@ -10,6 +10,11 @@ check counts both runs.
 The stand-ins' default limits (ARM's and Key Vault's documented figures) apply to the measured runs;
 seeding, which the rotator never does, runs with the limits switched off.
 
+`--plan-only` measures planning alone, as the timer does it (plan every token from the listings,
+enqueue the due ones, store the plan) with nothing due, next to the naive per-token scan and to the
+floor a plan cannot beat: the Key Vault listing is a chain of pages of 25 secrets that cannot be
+split, so `ceil(secrets / 25) x latency`.
+
 Run: `.venv/bin/python -m bench.scan_bench --registries 100 --tokens 10000` (starts its own stack).
 """
 
@@ -31,13 +36,16 @@ from devstack.seeding import manage_in_vault
 from devstack.stack import Stack
 from rotator.core.resource_ids import parse_registry_id
 from rotator.core.results import Result
+from rotator.entrypoints.scan_report import store_scan
 from rotator.protocols.engine import Engine
+from rotator.protocols.fanout import enqueue_scan
 from rotator.protocols.scan import run_scan
 from rotator.settings import Settings
 from rotator.wiring import build_engine
 
 DAY = 86400.0
 SEED_THREADS = 8
+KEY_VAULT_PAGE = 25  # secrets per listing page (Key Vault's maximum)
 
 
 @dataclass(frozen=True)
@@ -94,6 +102,14 @@ def naive_scan(engine: Engine, registries: list[SeededRegistry]) -> list[Result]
     return []
 
 
+def timer_plan(engine: Engine) -> list[Result]:
+    """What the timer does: plan every token, enqueue the due ones, store the plan."""
+    started = engine.clock()
+    scan, results = enqueue_scan(engine, source="timer")
+    store_scan(engine, scan, results, started, source="timer", mode="enqueue")
+    return results
+
+
 def exactly_once(acr: AcrControl, vault: Control, due: int, rotated: int) -> str:
     """Every due token rotated once: successful generations and secret writes equal the due count."""
     generated = acr.count("registries.generateCredentials") - acr.count("throttled.registries.generateCredentials")
@@ -139,6 +155,8 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=1000, help="in total, spread evenly over the registries")
     parser.add_argument("--latency-ms", type=int, default=20)
     parser.add_argument("--skip-naive", action="store_true", help="only the rotator's scans")
+    parser.add_argument("--plan-only", action="store_true",
+                        help="nothing due: the timer's plan next to the naive scan and the Key Vault page-chain floor")
     args = parser.parse_args()
     stack = Stack(Path(tempfile.mkdtemp(prefix="bench-")))
     env = stack.up()
@@ -146,20 +164,27 @@ def main() -> None:
     try:
         acr = AcrControl(stack.url("acr"), verify=str(stack.ca_file))
         vault = Control(stack.url("keyvault"), verify=str(stack.ca_file))
-        results = []
-        for label, due_fraction in (("nothing due", 0.0), ("10% due", 0.1)):
+        results, floor = [], None
+        for label, due_fraction in (("nothing due", 0.0),) + ((("10% due", 0.1),) if not args.plan_only else ()):
             acr.reset()
             registries = seed(acr, vault, env, args.registries, args.tokens, due_fraction)
             due = due_tokens(registries)
             settings = Settings.from_env({**env, "ROTATOR_REGISTRIES": ",".join(r.id for r in registries),
                                           "ROTATOR_ADOPT_UNMANAGED": "false"})
             engine = build_engine(settings)
+            if due_fraction == 0.0:
+                secrets = len(engine.vault.listing())
+                floor = (secrets, -(-secrets // KEY_VAULT_PAGE) * args.latency_ms / 1000)
             for service in (acr, vault):
                 service.add_fault("*", latency_ms=args.latency_ms, times=None)
             if not args.skip_naive:
                 results.append(measure(f"naive per-token, {label}", acr, vault, partial(naive_scan, engine, registries),
                                        None))
-            results.append(measure(f"rotator scan, {label}", acr, vault, partial(run_scan, engine), due))
+            if args.plan_only:
+                results.append(measure("rotator plan (the timer: plan, enqueue, store)", acr, vault,
+                                       partial(timer_plan, engine), None))
+            else:
+                results.append(measure(f"rotator scan, {label}", acr, vault, partial(run_scan, engine), due))
             for service in (acr, vault):
                 service.clear_faults()
         print(f"\n{args.tokens} tokens, {args.registries} registries, +{args.latency_ms} ms per ARM/Key Vault call, "
@@ -169,6 +194,11 @@ def main() -> None:
         for m in results:
             print(f"| {m.name} | {m.arm_calls} | {m.vault_calls} | {m.throttled} | {m.seconds:.1f} | {m.rotated} "
                   f"| {m.check} |")
+        if args.plan_only and floor is not None:
+            secrets, seconds = floor
+            planned = results[-1].seconds
+            print(f"\nKey Vault page-chain floor: {secrets} secrets / {KEY_VAULT_PAGE} a page x {args.latency_ms} ms = "
+                  f"{seconds:.1f} s; the plan took {planned:.1f} s = {planned / seconds:.2f} x the floor")
         for m in results:
             if m.throttled_by:
                 print(f"\n429s in '{m.name}' by operation or limit: "

@@ -94,7 +94,7 @@ var platformSettings = [
     // The Python worker runs sync functions in one thread pool per instance: as many threads as queue
     // messages run at once (host.json extensions.queues batchSize + newBatchThreshold; tests/infra checks).
     name: 'PYTHON_THREADPOOL_THREAD_COUNT'
-    value: '8'
+    value: '10'
   }
   {
     name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING'
