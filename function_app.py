@@ -8,9 +8,9 @@ Why the imports inside the functions: the host imports this module on every cold
 it, and the Azure SDKs cost ~300 ms to import; indexing needs none of them.
 """
 
-import functools
 import logging
 import os
+import threading
 from typing import TYPE_CHECKING
 
 import azure.functions as func
@@ -24,15 +24,32 @@ app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 logging.getLogger("azure").setLevel(logging.WARNING)
 
 
-@functools.cache
-def engine() -> "Engine":
+class _OneEngine:
     """One engine (credential, SDK clients, connection pools) per worker process, built on first use.
 
-    A settings error is not cached: the next invocation tries again (e.g. after an app setting fix).
-    """
-    from rotator.wiring import engine_from_env
+    Built under a lock: the first messages of a batch arrive together on several worker threads, and each
+    building its own engine would repeat every client's first calls (tokens, login servers). A settings
+    error is not kept: the next invocation tries again (e.g. after an app setting fix)."""
 
-    return engine_from_env(os.environ)
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._engine: Engine | None = None
+
+    def __call__(self) -> "Engine":
+        with self._lock:
+            if self._engine is None:
+                from rotator.wiring import engine_from_env
+
+                self._engine = engine_from_env(os.environ)
+            return self._engine
+
+    def cache_clear(self) -> None:
+        """Forget the engine (tests change the settings between invocations)."""
+        with self._lock:
+            self._engine = None
+
+
+engine = _OneEngine()
 
 
 # --- timer ----------------------------------------------------------------------------------------

@@ -225,18 +225,17 @@ class _Reader:
         return items
 
     def container(self, name: str) -> str:
-        value = self.text(name)
-        if not re.fullmatch(r"[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]", value):
-            raise SettingsError(f"{name} must be a valid blob container name (3-63 lowercase letters, digits, "
-                                f"single hyphens), got {value!r}")
-        return value
+        return self._storage_name(name, 63, "a valid blob container name")
 
     def queue(self, name: str) -> str:
-        """A Storage queue name short enough for its poison queue (`<name>-poison`) to be one too."""
+        """Short enough for its poison queue (`<name>-poison`, the Functions host's name) to be a queue name too."""
+        return self._storage_name(name, 56, "a Storage queue name leaving room for -poison")
+
+    def _storage_name(self, name: str, longest: int, what: str) -> str:
         value = self.text(name)
-        if not re.fullmatch(r"[a-z0-9](?!.*--)[a-z0-9-]{1,54}[a-z0-9]", value):
-            raise SettingsError(f"{name} must be a Storage queue name of 3-56 lowercase letters, digits and single "
-                                f"hyphens (its poison queue adds -poison), got {value!r}")
+        if not re.fullmatch(rf"[a-z0-9](?!.*--)[a-z0-9-]{{1,{longest - 2}}}[a-z0-9]", value):
+            raise SettingsError(f"{name} must be {what} (3-{longest} lowercase letters, digits, single hyphens), "
+                                f"got {value!r}")
         return value
 
     def schedule(self, name: str) -> str:

@@ -38,6 +38,7 @@ from rotator.entrypoints.http_api import ApiRequest, handle
 from rotator.settings import Settings
 from rotator.wiring import build_engine
 from tests.integration.conftest import delay_new_passwords, set_replication_delay, unique_registry_name
+from tests.integration.test_queue_host import json_lines
 from tests.polling import wait_for
 
 DAY = 86400.0
@@ -46,10 +47,6 @@ DEADLINE_SECONDS = 180.0  # for anything the instances do (a rotation waits for 
 HOST_QUEUES = {**json.loads((Path(__file__).resolve().parents[2] / "host.json").read_text())["extensions"]["queues"],
                "visibilityTimeout": "00:00:01", "maxPollingInterval": "00:00:01"}
 GENERATE = "registries.generateCredentials"
-
-
-def json_lines(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
 @dataclass
