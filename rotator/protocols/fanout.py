@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from azure.core.exceptions import AzureError, ResourceNotFoundError
 
+from rotator.azure.acr import AcrError
 from rotator.azure.errors import describe, error_code, is_transient
 from rotator.core.results import Result
 from rotator.core.work import Source, WorkItem, certificate_item, password_item
@@ -78,6 +79,8 @@ def run_item(engine: Engine, item: WorkItem) -> Result:
     except AzureError as error:
         return _early(Result(registry.name, token, "failed", describe(error), transient=is_transient(error),
                              code=error_code(error)))
+    except AcrError as error:  # the registry reports no login server
+        return _early(Result(registry.name, token, "failed", str(error)))
     if item.kind == "password":
         return password_rotation.rotate(engine, registry, login_server, token, force=item.force,
                                         event_version=item.event_version)
