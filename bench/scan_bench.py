@@ -46,6 +46,7 @@ from rotator.wiring import build_engine
 DAY = 86400.0
 SEED_THREADS = 8
 KEY_VAULT_PAGE = 25  # secrets per listing page (Key Vault's maximum)
+ARM_READ_BURST, ARM_READS_PER_SECOND = 250, 25  # ARM's read bucket per subscription and principal
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,26 @@ def naive_scan(engine: Engine, registries: list[SeededRegistry]) -> list[Result]
     with ThreadPoolExecutor(engine.settings.max_parallel) as pool:
         list(pool.map(check, work))
     return []
+
+
+def plan_runs(acr: AcrControl, vault: Control, engine: Engine, registries: list[SeededRegistry],
+              skip_naive: bool) -> list[Measurement]:
+    """The timer's plan under the default limits, the same with ARM's limits off (Key Vault's page chain then
+    bounds it), and the naive scan; every budget starts full for each."""
+    runs = []
+    for service in (acr, vault):
+        service.set_limits(reset=True)
+    runs.append(measure("rotator plan (the timer: plan, enqueue, store)", acr, vault, partial(timer_plan, engine),
+                        None))
+    acr.set_limits(enabled=False)
+    runs.append(measure("rotator plan, ARM's limits off", acr, vault, partial(timer_plan, engine), None))
+    if not skip_naive:
+        for service in (acr, vault):
+            service.set_limits(reset=True)
+        runs.append(measure("naive per-token, nothing due", acr, vault, partial(naive_scan, engine, registries), None))
+    for service in (acr, vault):
+        service.set_limits(reset=True)
+    return runs
 
 
 def timer_plan(engine: Engine) -> list[Result]:
@@ -177,13 +198,12 @@ def main() -> None:
                 floor = (secrets, -(-secrets // KEY_VAULT_PAGE) * args.latency_ms / 1000)
             for service in (acr, vault):
                 service.add_fault("*", latency_ms=args.latency_ms, times=None)
-            if not args.skip_naive:
-                results.append(measure(f"naive per-token, {label}", acr, vault, partial(naive_scan, engine, registries),
-                                       None))
             if args.plan_only:
-                results.append(measure("rotator plan (the timer: plan, enqueue, store)", acr, vault,
-                                       partial(timer_plan, engine), None))
+                results += plan_runs(acr, vault, engine, registries, args.skip_naive)
             else:
+                if not args.skip_naive:
+                    results.append(measure(f"naive per-token, {label}", acr, vault,
+                                           partial(naive_scan, engine, registries), None))
                 results.append(measure(f"rotator scan, {label}", acr, vault, partial(run_scan, engine), due))
             for service in (acr, vault):
                 service.clear_faults()
@@ -196,9 +216,13 @@ def main() -> None:
                   f"| {m.check} |")
         if args.plan_only and floor is not None:
             secrets, seconds = floor
-            planned = results[-1].seconds
             print(f"\nKey Vault page-chain floor: {secrets} secrets / {KEY_VAULT_PAGE} a page x {args.latency_ms} ms = "
-                  f"{seconds:.1f} s; the plan took {planned:.1f} s = {planned / seconds:.2f} x the floor")
+                  f"{seconds:.1f} s")
+            for m in results:
+                if m.name.startswith("rotator plan"):
+                    print(f"- {m.name}: {m.seconds:.1f} s = {m.seconds / seconds:.2f} x the floor; ARM's read budget "
+                          f"alone needs {max(0, m.arm_calls - ARM_READ_BURST) / ARM_READS_PER_SECOND:.1f} s for its "
+                          f"{m.arm_calls} reads ({ARM_READ_BURST} at once, then {ARM_READS_PER_SECOND} a second)")
         for m in results:
             if m.throttled_by:
                 print(f"\n429s in '{m.name}' by operation or limit: "
