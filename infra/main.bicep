@@ -224,6 +224,8 @@ var targetSubscriptions = [for target in targets: '/subscriptions/${target.subsc
 // Every ROTATOR_* setting the code reads (rotator/settings.py SETTINGS), as app settings; tests/infra
 // checks the names against the code. ROTATOR_ARM_ENDPOINT is the ARM endpoint of the cloud deployed
 // to (the one setting tests/infra/crosscheck.py RELAXATIONS allows to differ from devstack's env).
+// ROTATOR_IDENTITY_CLIENT_ID follows identityType: the user-assigned identity's client ID, or empty
+// (the system-assigned identity).
 var rotatorSettings = {
   ROTATOR_REGISTRIES: join(registryScopeIds, ',')
   ROTATOR_VAULT_URL: vaultUrl
@@ -243,6 +245,7 @@ var rotatorSettings = {
   ROTATOR_LEASE_CONTAINER: leaseContainerName
   ROTATOR_SCHEDULE: schedule
   ROTATOR_ARM_ENDPOINT: environment().resourceManager
+  ROTATOR_IDENTITY_CLIENT_ID: userIdentityClientId
 }
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {

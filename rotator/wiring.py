@@ -27,13 +27,14 @@ def time_bounds(settings: Settings) -> TimeBounds:
 def build_engine(settings: Settings, bounds: TimeBounds | None = None) -> Engine:
     """Clients authenticate with DefaultAzureCredential (managed identity in Azure and in devstack).
 
-    The identity is the one the settings name (AZURE_CLIENT_ID: a user-assigned identity), so the
-    env map given to `Settings.from_env` decides it, not whatever this process's environment holds.
+    The identity is the one the settings name (ROTATOR_IDENTITY_CLIENT_ID, else AZURE_CLIENT_ID: a
+    user-assigned identity; neither: the system-assigned one), so the env map given to `Settings.from_env`
+    decides it, not whatever this process's environment holds.
     `bounds` replaces the settings' time bounds (bench/bounds_bench.py compares with the SDKs' defaults).
     """
     from azure.identity import DefaultAzureCredential
 
-    credential = DefaultAzureCredential(managed_identity_client_id=settings.azure_client_id)
+    credential = DefaultAzureCredential(managed_identity_client_id=settings.identity_client_id)
     bounds = bounds or time_bounds(settings)
     return Engine(
         settings=settings,

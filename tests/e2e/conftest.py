@@ -17,12 +17,13 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from azure.identity import DefaultAzureCredential
 from azure.keyvault.certificates import CertificateClient, CertificateContentType, CertificatePolicy
 from azure.keyvault.secrets import SecretClient
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from devstack.control import AcrControl, Control, operator_credential, password_spec, token_spec
+from devstack.control import AcrControl, Control, password_spec, token_spec
 from devstack.functions_host import LocalServer, serve, start_in_thread
 from devstack.seeding import manage_in_vault
 from devstack.stack import Stack
@@ -120,8 +121,9 @@ class ManagedToken:
 def world(stack: Stack) -> Iterator[World]:
     """The managed registry; ROTATOR_REGISTRIES names it during each e2e module, and only then.
 
-    The test's own Key Vault clients act as the stack's operator: importing certificates is not the app's job."""
-    credential = operator_credential()
+    The test's own Key Vault clients use a plain DefaultAzureCredential, as a person's script would: the stack's
+    operator (importing certificates is not the app's job; the app runs as its own identity)."""
+    credential = DefaultAzureCredential()
     vault_url = os.environ["ROTATOR_VAULT_URL"]
     acr = AcrControl(stack.url("acr"), verify=str(stack.ca_file))
     registry = E2E_REGISTRY

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 import pytest
 import requests
 
-from devstack.control import OPERATOR, AcrControl, Control, SeededRegistry
+from devstack.control import AcrControl, Control, SeededRegistry
 from devstack.stack import Stack
 from rotator.azure.acr import Acr
 from rotator.entrypoints import cli
@@ -102,8 +102,9 @@ def harness(stack: Stack, acr_control: AcrControl, vault_control: Control,
 
 
 def as_operator(engine: Engine) -> Engine:
-    """The same configuration acting as the stack's operator: for setup the app's own roles do not allow."""
-    return build_engine(replace(engine.settings, azure_client_id=OPERATOR.client_id))
+    """The same configuration under a plain DefaultAzureCredential, which is the stack's operator (Owner), as
+    a person's script is: for setup the app's own roles do not allow (deleting tokens, regenerating by hand)."""
+    return build_engine(replace(engine.settings, identity_client_id=None))
 
 
 WRITE_VERBS = frozenset({"generateCredentials", "create", "update", "delete", "set", "import", "purge", "recover",

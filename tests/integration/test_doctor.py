@@ -86,7 +86,7 @@ def test_cli_exit_codes_table_and_json(stack: Stack, world: World, monkeypatch: 
     assert cli.main(["doctor"], out=out, err=io.StringIO()) == cli.EXIT_OK
     assert "✓ settings" in out.getvalue() and "- Event Grid wiring" in out.getvalue()
     nobody = world.principal(roles=())
-    monkeypatch.setenv("AZURE_CLIENT_ID", nobody.client_id)
+    monkeypatch.setenv("ROTATOR_IDENTITY_CLIENT_ID", nobody.client_id)
     out = io.StringIO()
     assert cli.main(["doctor", "--json"], out=out, err=io.StringIO()) == cli.EXIT_FAILED
     document = json.loads(out.getvalue())
