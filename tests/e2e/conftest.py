@@ -143,6 +143,14 @@ def storage_faults(stack: Stack) -> Iterator[Control]:
 
 
 @pytest.fixture
+def shortest_call_bound(world: World) -> Iterator[None]:
+    """The app with ROTATOR_CALL_TIMEOUT_SECONDS at its minimum (5 s): a call whose every try fails gives up
+    sooner (the Storage SDK's backoffs of about 3, 5 and 9 s would take 17 s under the default 30 s)."""
+    with registries_setting(world.registry_id, ROTATOR_CALL_TIMEOUT_SECONDS="5"):
+        yield
+
+
+@pytest.fixture
 def arm_faults(world: World) -> Iterator[AcrControl]:
     """The ACR stand-in's controls; its faults are cleared afterwards."""
     yield world.acr

@@ -108,6 +108,7 @@ def regenerate_by_hand(h: Harness, slot: PasswordName, days: float = 30) -> NewP
 # --- defect 1: soft-deleted secrets ----------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("quick_soft_delete")
 def test_a_soft_deleted_secret_is_refused_before_any_arm_write(harness: EngineFactory, vault_control, skopeo: Skopeo,
                                                                tmp_path: Path, monkeypatch) -> None:
     h = harness([both_slots(days=10)])  # due, both slots populated, active password2
@@ -135,6 +136,7 @@ def test_a_soft_deleted_secret_is_refused_before_any_arm_write(harness: EngineFa
     assert of(run_scan(h.engine)).action == "waiting"  # due, but password1 may still be in use: not yet
 
 
+@pytest.mark.usefixtures("quick_soft_delete")
 def test_a_soft_deleted_companion_is_refused_before_any_arm_write(harness: EngineFactory, vault_control) -> None:
     h = harness([one_slot()], ROTATOR_DOCKERCONFIGJSON="true")
     assert of(run_scan(h.engine)).action == "rotated"  # adopted: the password secret and its companion
