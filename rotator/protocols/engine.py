@@ -79,8 +79,25 @@ class Engine:
 
     def plan(self, token: TokenState, secret: SecretState | None, *, force: bool | Forced = False,
              event_version: str | None = None, facts: VaultFacts | None = None) -> Decision:
-        return decide(token, secret, self.clock(), self.lifetimes, force=force,
-                      adopt=self.settings.adopt_unmanaged, event_version=event_version, facts=facts)
+        """The policy's decision. Where it would wait for the overlap window, the secret's versions are listed
+        (one paged call, no values) to tell whether the standby was ever published: if not, it rotates now.
+        A listing that fails keeps the wait (a WARNING line says why)."""
+        now = self.clock()
+
+        def decision(history: list[SecretState] | None = None) -> Decision:
+            return decide(token, secret, now, self.lifetimes, force=force, adopt=self.settings.adopt_unmanaged,
+                          event_version=event_version, facts=facts, history=history)
+
+        first = decision()
+        if first.code != "overlap" or secret is None:
+            return first
+        try:
+            return decision(self.vault.versions(secret.name))
+        except AzureError as error:
+            log_event("versions-unreadable", logging.WARNING, registry=token.registry.name, token=token.name,
+                      reason=f"{describe(error)}; waiting for the overlap window, as if the standby had been "
+                             "published", code=error_code(error))
+            return first
 
     def guarded(self, registry: RegistryId, token_name: str, work: Callable[[HeldLease | None], Result],
                 locked: bool, wait_for_lock: bool = False, before: Callable[[], None] | None = None) -> Result:
