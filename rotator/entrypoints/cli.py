@@ -26,20 +26,20 @@ from rotator.entrypoints.render import status_rows, table
 from rotator.protocols import password_rotation
 from rotator.protocols.engine import Engine
 from rotator.protocols.scan import plan_all, run_scan
-from rotator.protocols.targets import managed_token
+from rotator.protocols.targets import existing_token, managed_token
 from rotator.settings import SettingsError
 from rotator.wiring import engine_from_env
 
 EXIT_OK = 0  # done: every token rotated, skipped or unchanged as planned
 EXIT_FAILED = 1  # at least one token failed or was refused (wins over EXIT_BUSY)
-EXIT_USAGE = 2  # bad arguments or settings, or a token/registry this app does not manage: nothing written
+EXIT_USAGE = 2  # bad arguments or settings, a token/registry this app does not manage or ARM lacks: nothing written
 EXIT_BUSY = 3  # at least one token was busy (another run holds its lock) or waiting: nothing done for it, try later
 WAITING_ACTIONS = frozenset({"busy", "waiting"})
 EXIT_CODES = f"""exit codes:
   {EXIT_OK}  done (rotated, skipped, unchanged or planned)
   {EXIT_FAILED}  a token failed or was refused (wins when some were also busy)
-  {EXIT_USAGE}  bad arguments or settings, or a registry/token outside ROTATOR_REGISTRIES or excluded by
-     ROTATOR_INCLUDE_TOKENS/ROTATOR_EXCLUDE_TOKENS: nothing was written
+  {EXIT_USAGE}  bad arguments or settings, a registry/token outside ROTATOR_REGISTRIES or excluded by
+     ROTATOR_INCLUDE_TOKENS/ROTATOR_EXCLUDE_TOKENS, or a token the registry does not have: nothing was written
   {EXIT_BUSY}  busy or waiting: another run holds a token's lock, or its overlap window is not over;
      nothing was done for it, try later
 """
@@ -50,12 +50,16 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m rotator", epilog=EXIT_CODES,
                                      description="Rotate ACR token credentials into Key Vault.",
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("-v", "--verbose", action="store_true", help="print the structured log lines on stderr")
+    verbose = "print every structured log line on stderr (WARNING and ERROR lines are printed anyway)"
+    parser.add_argument("-v", "--verbose", action="store_true", help=verbose)
     commands = parser.add_subparsers(dest="command", required=True)
 
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
-        return commands.add_parser(name, help=help_text, epilog=EXIT_CODES,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+        sub = commands.add_parser(name, help=help_text, epilog=EXIT_CODES,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+        # after the command too (`scan -v`); SUPPRESS keeps a `-v` given before it
+        sub.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=verbose)
+        return sub
 
     scan = command("scan", "plan every managed token and rotate the due ones")
     rotate = command("rotate", "rotate one token if due (or --force)")
@@ -93,7 +97,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout, err: TextI
     except SettingsError as error:
         print(f"rotator: bad settings: {error}", file=err)
         return EXIT_USAGE
-    except (AcrError, ValueError) as error:  # unmanaged registry or token, malformed resource ID
+    except (AcrError, ValueError) as error:  # unmanaged registry or token, no such token, malformed resource ID
         print(f"rotator: {error}", file=err)
         return EXIT_USAGE
     except AzureError as error:  # Azure failed before any token's run (finding the registry, listing the vault)
@@ -128,6 +132,7 @@ def _run(engine: Engine, args: argparse.Namespace) -> list[Any]:
         scan = plan_all(engine)
         return [*status_rows(scan.plans), *scan.orphans, *scan.failures]
     registry, login_server = managed_token(engine, args.registry, args.token)
+    existing_token(engine, registry, login_server, args.token)  # a typo is a usage error, as HTTP's 404
     if args.command == "rotate":
         return [password_rotation.rotate(engine, registry, login_server, args.token, force=args.force,
                                          dry_run=args.dry_run)]

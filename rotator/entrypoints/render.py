@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 _MAX_CELL = 70
 
 
-def _cell(value: Any) -> str:
+def _cell(value: Any, limit: int | None = _MAX_CELL) -> str:
     if value is None:
         return "-"
     if isinstance(value, datetime):
@@ -23,12 +23,15 @@ def _cell(value: Any) -> str:
     text = str(value)
     if len(text) > 19 and text[4:5] == "-" and text[10:11] == "T":  # an ISO date from JSON
         text = text[:16].replace("T", " ")
-    return text if len(text) <= _MAX_CELL else text[: _MAX_CELL - 1] + "…"
+    return text if limit is None or len(text) <= limit else text[: limit - 1] + "…"
 
 
 def table(rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> str:
-    """A plain aligned text table with a header line."""
-    cells = [[_cell(row.get(column)) for column in columns] for row in rows]
+    """A plain aligned text table with a header line. Long cells are cut, but not the last column (the reason):
+    it is the sentence a person needs, e.g. when a waiting token becomes rotatable."""
+    last = len(columns) - 1
+    cells = [[_cell(row.get(column), None if index == last else _MAX_CELL) for index, column in enumerate(columns)]
+             for row in rows]
     widths = [max([len(column)] + [len(r[i]) for r in cells]) for i, column in enumerate(columns)]
     lines = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()]
     lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in cells]

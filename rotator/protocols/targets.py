@@ -12,7 +12,8 @@ from collections.abc import Iterable
 from azure.core.exceptions import AzureError, ResourceNotFoundError
 
 from rotator.azure.acr import AcrError
-from rotator.azure.errors import describe
+from rotator.azure.errors import describe, error_code, is_transient
+from rotator.core.model import TokenState
 from rotator.core.resource_ids import RegistryId, parse_registry_id
 from rotator.core.results import Result
 from rotator.protocols.engine import Engine
@@ -35,7 +36,8 @@ def discover_registries(engine: Engine) -> tuple[list[tuple[RegistryId, str]], l
                 registries.setdefault(registry, login_server)
         except AzureError as error:
             where = scope.registry or scope.resource_group or scope.subscription
-            failures.append(Result(where, "*", "failed", f"could not list registries: {describe(error)}"))
+            failures.append(Result(where, "*", "failed", f"could not list registries: {describe(error)}",
+                                   transient=is_transient(error), code=error_code(error)))
     return list(registries.items()), failures
 
 
@@ -86,3 +88,15 @@ def managed_token(engine: Engine, registry_name: str, token_name: str) -> tuple[
     except (AcrError, ResourceNotFoundError) as error:
         reason = "ARM has no such registry" if isinstance(error, ResourceNotFoundError) else str(error)
         raise NotManaged(f"registry {registry_name} is not managed here: {reason}") from None
+
+
+class TokenNotFound(AcrError):
+    """The registry has no token of that name (a typo, or a token deleted meanwhile): nothing to act on."""
+
+
+def existing_token(engine: Engine, registry: RegistryId, login_server: str, token_name: str) -> TokenState:
+    """The token as ARM reads it, for a request naming one (CLI, HTTP) before acting on it."""
+    try:
+        return engine.acr.get_token(registry, login_server, token_name)
+    except ResourceNotFoundError:
+        raise TokenNotFound(f"no token {token_name} in registry {registry.name}") from None

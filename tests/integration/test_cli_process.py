@@ -107,6 +107,17 @@ def test_a_registry_outside_the_settings_is_refused_by_name_and_by_resource_id(h
     assert generate_calls(outside) == 0
 
 
+def test_a_token_the_registry_does_not_have_is_a_usage_error(harness: EngineFactory, counted: Writes) -> None:
+    """A typo in the token name is bad input (HTTP answers 404 TokenNotFound): exit 2, named, nothing written."""
+    h = harness([both_slots()])
+    counted.start(h)
+    for command in (("rotate", "--force"), ("certificate", "--pem", "-")):
+        ran = cli(h, command[0], h.registry.name, "no-such-token", *command[1:])
+        assert ran.code == EXIT_USAGE, ran
+        assert f"no token no-such-token in registry {h.registry.name}" in ran.err
+    assert counted.since(h) == []
+
+
 def test_a_resource_id_inside_a_configured_resource_group_is_accepted(harness: EngineFactory) -> None:
     h = harness([both_slots()])
     registry = parse_registry_id(h.registry.id)

@@ -116,7 +116,9 @@ def test_the_cli_under_the_printed_env_is_the_app_not_the_operator(stack: Stack,
         monkeypatch.setenv(name, value)
     out = io.StringIO()
     assert cli.main(["status", "--json"], out=out, err=io.StringIO()) == cli.EXIT_FAILED
-    reasons = " ".join(r["reason"] for r in json.loads(out.getvalue())["results"])
+    results = json.loads(out.getvalue())["results"]
+    assert [r["code"] for r in results] == ["AuthorizationFailed"]
+    reasons = " ".join(r["reason"] for r in results)
     assert "lacks Microsoft.ContainerRegistry/registries/read" in reasons, reasons
     assert f"'{APP.client_id}' with object id '{APP.object_id}'" in reasons, reasons
     assert [t.name for t in arm_client(stack).tokens.list(RESOURCE_GROUP, registry.name)] == ["ci-pull"]
