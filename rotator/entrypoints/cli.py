@@ -9,6 +9,7 @@ doctor: 0 all in place, 1 something is missing). A command naming one token chec
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -132,7 +133,10 @@ def _run(engine: Engine, args: argparse.Namespace) -> list[Any]:
         scan = plan_all(engine)
         return [*status_rows(scan.plans), *scan.orphans, *scan.failures]
     registry, login_server = managed_token(engine, args.registry, args.token)
-    existing_token(engine, registry, login_server, args.token)  # a typo is a usage error, as HTTP's 404
+    # A typo is a usage error (HTTP's 404): TokenNotFound, before any lease is taken. Any other Azure error
+    # (throttled, unreachable) is left to the run, which reads the token again and reports it as its result.
+    with contextlib.suppress(AzureError):
+        existing_token(engine, registry, login_server, args.token)
     if args.command == "rotate":
         return [password_rotation.rotate(engine, registry, login_server, args.token, force=args.force,
                                          dry_run=args.dry_run)]

@@ -94,7 +94,7 @@ def test_cli_json_contract_and_exit_codes(harness: EngineFactory, monkeypatch) -
     status = by_token(json.loads(out)["results"])
     assert status["due-token"]["active"] == "password2" and status["due-token"]["next_due"]
     code, out, err = run_cli(h, monkeypatch, "rotate", h.registry.name, "no-such-token", "--force")
-    assert code == 1 and "not found" in out
+    assert code == cli.EXIT_USAGE and f"no token no-such-token in registry {h.registry.name}" in err
     code, out, err = run_cli(h, monkeypatch, "rotate", "nosuchregistry", "due-token")
     assert code == 2 and "nosuchregistry" in err
     code, out, err = run_cli(h, monkeypatch, "scan", ROTATOR_VALIDITY_DAYS="ten")
