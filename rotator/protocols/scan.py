@@ -90,6 +90,7 @@ def plan_all(engine: Engine) -> ScanPlan:
                 facts = _facts(engine, registry, token.name, secret, live, deleted, names)
                 scan.plans.append(PlannedToken(token, secret, engine.plan(token, secret, facts=facts), facts))
     scan.orphans.extend(_orphans(live, listed))
+    engine.metrics.expiries(listed, ((p.token, p.secret) for p in scan.plans))
     return scan
 
 
@@ -125,8 +126,8 @@ def run_scan(engine: Engine, *, dry_run: bool = False) -> list[Result]:
     """Plan everything, then rotate the due tokens with at most ROTATOR_MAX_PARALLEL at once."""
     scan = plan_all(engine)
     results = [*scan.failures, *scan.orphans]
-    for orphan in scan.orphans:
-        log_result(orphan)
+    for unreadable_or_orphaned in results:
+        log_result(unreadable_or_orphaned)
     due = [p for p in scan.plans if p.decision.action == "rotate"]
     for plan in scan.plans:
         if plan.decision.action != "rotate":
