@@ -23,6 +23,7 @@ from rotator.azure.errors import describe
 from rotator.core.model import PASSWORD_SLOTS
 from rotator.core.results import Result
 from rotator.entrypoints.render import status_rows, table
+from rotator.logs import JsonLinesFormatter
 from rotator.protocols import password_rotation
 from rotator.protocols.engine import Engine
 from rotator.protocols.scan import plan_all, run_scan
@@ -83,8 +84,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=err,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    _log_to(err, logging.INFO if args.verbose else logging.WARNING)
     if args.command == "doctor":
         return _doctor(out, args.json)
     try:
@@ -101,6 +101,13 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout, err: TextI
         return EXIT_FAILED
     _print(out, args.json, results, status=args.command == "status")
     return exit_code([r for r in results if isinstance(r, Result)])
+
+
+def _log_to(err: TextIO, level: int) -> None:
+    """Log lines on `err`, one JSON object each (rotator.logs.JsonLinesFormatter), as the app sends them."""
+    handler = logging.StreamHandler(err)
+    handler.setFormatter(JsonLinesFormatter())
+    logging.basicConfig(level=level, handlers=[handler])
 
 
 def exit_code(results: Sequence[Result]) -> int:
