@@ -89,7 +89,7 @@ def generate_and_publish(engine: Engine, token: TokenState, secret: SecretState 
     if password.created is None:  # not every API version reports it: ARM's token read does
         password = replace(password, created=_slot_created(engine, token, slot))
     log_event("generated", registry=registry, token=name, slot=password.slot, expiry=password.expiry,
-              created=password.created)
+              slot_created=password.created)
     timeout = engine.settings.verify_timeout.total_seconds()
     started = time.monotonic()
     outcome = engine.login.verify(token.login_server, password.username, password.value, timeout)
