@@ -32,6 +32,12 @@ OUTCOME_LEVELS: Mapping[str, int] = {
     "waiting": logging.WARNING,  # a forced request the overlap window holds back
 }
 
+# The outcomes the failures alert fires on (infra/alerts/rotation-failures.kql; tests/infra checks the query).
+# A superseded run is `failed` with code `superseded`; orphaned secrets and overlap waits are only WARNINGs.
+ALERT_ACTIONS = ("failed", "refused", "drift")
+# The event a completed scan logs: the silence alert (infra/alerts/scan-silence.kql) counts these.
+SCAN_COMPLETED = "scan"
+
 # Attributes every LogRecord has: anything else on a record is a structured field.
 _RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 

@@ -30,7 +30,8 @@ _state: State | None = None
 
 def enabled(env: Mapping[str, str]) -> bool:
     """Telemetry is asked for (the worker's own switch) and has somewhere to go."""
-    return env.get(ENABLE_SETTING, "").strip().lower() in ("true", "1") and bool(env.get(CONNECTION_SETTING, "").strip())
+    asked = env.get(ENABLE_SETTING, "").strip().lower() in ("true", "1")
+    return asked and bool(env.get(CONNECTION_SETTING, "").strip())
 
 
 def configure(env: Mapping[str, str]) -> State:

@@ -32,7 +32,7 @@ from rotator.core.model import (
 from rotator.core.policy import Decision
 from rotator.core.resource_ids import RegistryId
 from rotator.core.results import Result
-from rotator.logs import log_event
+from rotator.logs import SCAN_COMPLETED, log_event
 from rotator.protocols import password_rotation
 from rotator.protocols.certificate_rotation import scan_certificates
 from rotator.protocols.engine import Engine, decision_result, log_result
@@ -142,7 +142,7 @@ def run_scan(engine: Engine, *, dry_run: bool = False) -> list[Result]:
                                                                        p.token.login_server, p.token.name),
                                     due))
     results.extend(scan_certificates(engine, [p.token for p in scan.plans], dry_run=dry_run))
-    log_event("scan", tokens=len(scan.plans), due=len(due), dry_run=dry_run,
+    log_event(SCAN_COMPLETED, tokens=len(scan.plans), due=len(due), dry_run=dry_run,
               failed=sum(r.failed for r in results), orphaned=len(scan.orphans))
     return sorted(results, key=lambda r: (r.registry, r.token))
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from devstack.control import password_spec, token_spec
 from rotator.core.resource_ids import parse_registry_id
@@ -20,7 +21,7 @@ from .conftest import EngineFactory
 DAY = 86400.0
 
 
-def _points(rows: list[dict], name: str, **dimensions: str) -> list[dict]:
+def _points(rows: list[dict[str, Any]], name: str, **dimensions: str) -> list[dict[str, Any]]:
     return [r for r in rows if r["name"] == name and dimensions.items() <= r["customDimensions"].items()]
 
 
@@ -40,7 +41,8 @@ def test_a_failing_rotation_is_an_error_with_its_fields_a_metric_and_an_alert(ha
         assert {r.action for r in run_scan(h.engine)} == {"skipped"}
     assert failed.action == "failed" and failed.code == "ForbiddenByRbac"
 
-    errors = [r for r in telemetry.records if r.levelno == logging.ERROR and structured_fields(r).get("event") == "token"]
+    errors = [r for r in telemetry.records
+              if r.levelno == logging.ERROR and structured_fields(r).get("event") == "token"]
     assert len(errors) == 1
     fields = structured_fields(errors[0])
     assert {k: fields[k] for k in ("registry", "token", "action", "code")} == {

@@ -13,10 +13,12 @@ from devstack.control import password_spec, token_spec
 from rotator.core.model import secret_name
 from rotator.core.resource_ids import parse_registry_id
 from rotator.entrypoints import cli
+from rotator.logs import structured_fields
 from rotator.protocols import password_rotation
 from rotator.protocols.scan import run_scan
 from rotator.settings import Settings
 from rotator.wiring import build_engine
+from tests.appinsights import captured as app_insights
 
 from .conftest import EngineFactory, run_cli, unique_registry_name
 
@@ -111,21 +113,27 @@ def test_table_output_is_readable(harness: EngineFactory, monkeypatch) -> None:
 
 
 def test_generated_passwords_never_leak(harness: EngineFactory, monkeypatch, caplog, capfd) -> None:
-    """The real generated values are absent from logs (all loggers, DEBUG), CLI output and results: scan,
-    a forced rotation the overlap window holds back, and revokes (which re-verify the kept value)."""
+    """The real generated values are absent from logs (all loggers, DEBUG; messages and structured fields, and
+    the traces the Azure Monitor exporter would send), CLI output and results: scan, a forced rotation the
+    overlap window holds back, and revokes (which re-verify the kept value)."""
     caplog.set_level(logging.DEBUG)
     h = harness(states())
-    runs = [run_cli(h, monkeypatch, "-v", "scan", "--json"),
-            run_cli(h, monkeypatch, "-v", "rotate", h.registry.name, "due-token", "--force"),
-            run_cli(h, monkeypatch, "-v", "revoke", h.registry.name, "fresh-token", "--json"),
-            run_cli(h, monkeypatch, "-v", "revoke", h.registry.name, "due-token", "--slot", "password1")]
+    with app_insights() as telemetry:
+        runs = [run_cli(h, monkeypatch, "-v", "scan", "--json"),
+                run_cli(h, monkeypatch, "-v", "rotate", h.registry.name, "due-token", "--force"),
+                run_cli(h, monkeypatch, "-v", "revoke", h.registry.name, "fresh-token", "--json"),
+                run_cli(h, monkeypatch, "-v", "revoke", h.registry.name, "due-token", "--slot", "password1")]
     assert [code for code, _, _ in runs] == [0, cli.EXIT_BUSY, 0, 0]
     assert "waiting" in runs[1][1] and '"revoked"' in runs[2][1] and "revoked" in runs[3][1]
     values = [p.value for t in ("fresh-token", "due-token", "expired-token", "never-managed")
               for p in h.acr.token_passwords(h.registry.name, t).values()]
     assert len(values) >= 5 and all(len(v) == 52 for v in values)
     captured = capfd.readouterr()
-    haystack = "\n".join([*(out + err for _, out, err in runs), caplog.text, captured.out, captured.err])
+    fields = json.dumps([structured_fields(r) for r in caplog.records], default=str)
+    exported = json.dumps(telemetry.traces(), default=str)
+    assert '"event": "token"' in fields and '"customDimensions"' in exported and "due-token" in exported
+    haystack = "\n".join([*(out + err for _, out, err in runs), caplog.text, fields, exported,
+                          captured.out, captured.err])
     assert "Basic " not in haystack and "Bearer ey" not in haystack
     leaked = [v for v in values if v in haystack]
     assert leaked == []
