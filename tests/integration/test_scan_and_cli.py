@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from dataclasses import replace
 from datetime import timedelta
@@ -170,3 +171,27 @@ def test_resource_group_and_subscription_entries_expand_to_their_registries(stac
         results = run_scan(engine, dry_run=True)
         assert sorted((r.registry, r.token, r.action) for r in results) == sorted(
             (s.name, "scoped-token", "would-rotate") for s in seeded)
+
+
+def test_status_shows_days_to_expiry_and_a_summary(harness: EngineFactory, monkeypatch) -> None:
+    h = harness(states())
+    run_scan(h.engine)  # every enabled token now has a managed secret (90 days)
+    code, out, _ = run_cli(h, monkeypatch, "status", "--json")
+    assert code == 0
+    document = json.loads(out)
+    rows = by_token(document["results"])
+    fresh = rows["fresh-token"]
+    assert {"active", "password1_expiry", "next_due", "action"} <= set(fresh)  # the earlier keys stay
+    assert fresh["expiry"] == fresh[f"{fresh['active']}_expiry"] and 89 < fresh["days_to_expiry"] <= 90
+    assert rows["disabled-token"]["days_to_expiry"] is None  # never rotated: no managed secret
+    summary = document["summary"]
+    assert summary["tokens"] == 5 and summary["actions"] == {"skipped": 5}
+    nearest = summary["nearest_expiry"]
+    soonest = min((r for r in rows.values() if r["days_to_expiry"] is not None), key=lambda r: r["days_to_expiry"])
+    assert (nearest["token"], nearest["credential"], nearest["days_to_expiry"]) == (
+        soonest["token"], soonest["active"], soonest["days_to_expiry"])
+    code, out, _ = run_cli(h, monkeypatch, "status")
+    header, *lines = out.splitlines()
+    assert "DAYS_TO_EXPIRY" in header.split()
+    assert re.fullmatch(rf"5 tokens: 5 skipped; nearest expiry: {h.registry.name}/{soonest['token']} "
+                        rf"{soonest['active']} in {soonest['days_to_expiry']} days \(.+\)", lines[-1])
