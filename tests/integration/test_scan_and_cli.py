@@ -8,6 +8,7 @@ import re
 import time
 from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 from uuid import uuid4
 
 from devstack.control import password_spec, token_spec
@@ -179,7 +180,7 @@ def test_status_shows_days_to_expiry_and_a_summary(harness: EngineFactory, monke
     code, out, _ = run_cli(h, monkeypatch, "status", "--json")
     assert code == 0
     document = json.loads(out)
-    rows = by_token(document["results"])
+    rows: dict[str, Any] = by_token(document["results"])
     fresh = rows["fresh-token"]
     assert {"active", "password1_expiry", "next_due", "action"} <= set(fresh)  # the earlier keys stay
     assert fresh["expiry"] == fresh[f"{fresh['active']}_expiry"] and 89 < fresh["days_to_expiry"] <= 90
