@@ -21,12 +21,18 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-# A destination that is never reached: the numbers are local work only (no exporter sends during the import).
-CONNECTION = "InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint=https://127.0.0.1:9/"
+# Telemetry configured for this machine only: ingestion and live metrics at a closed local port, no statsbeat,
+# and only the resource detector that reads the environment (the Azure VM detector would ask the cloud's
+# metadata address). The numbers are local work only.
+LOCAL_TELEMETRY = {
+    "APPLICATIONINSIGHTS_CONNECTION_STRING": "InstrumentationKey=00000000-0000-0000-0000-000000000000;"
+                                             "IngestionEndpoint=https://127.0.0.1:9/;LiveEndpoint=https://127.0.0.1:9/",
+    "APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL": "true",
+    "OTEL_EXPERIMENTAL_RESOURCE_DETECTORS": "otel",
+}
 MODES = {
     "telemetry off": {},
-    "telemetry on": {"PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY": "true",
-                     "APPLICATIONINSIGHTS_CONNECTION_STRING": CONNECTION},
+    "telemetry on": {"PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY": "true", **LOCAL_TELEMETRY},
 }
 IMPORT = "import time; t = time.perf_counter(); import function_app; print((time.perf_counter() - t) * 1000)"
 CONFIGURE = ("import os, time; import function_app; from rotator import telemetry; t = time.perf_counter(); "
@@ -34,7 +40,8 @@ CONFIGURE = ("import os, time; import function_app; from rotator import telemetr
 
 
 def _sample(python: str, code: str, extra_env: dict[str, str]) -> list[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ROTATOR_", "APPLICATIONINSIGHTS_", "PYTHON_"))}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("ROTATOR_", "APPLICATIONINSIGHTS_", "PYTHON_", "OTEL_"))}
     env.update(extra_env)
     done = subprocess.run([python, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
                           check=True)
