@@ -198,17 +198,17 @@ class _Parser:
         return left
 
     def additive(self) -> Expr:
-        left = self.multiplicative()
-        while (token := self.peek()) is not None and token.text in ("+", "-"):
-            self.at += 1
-            left = _combine(_operation(token.text), left, self.multiplicative())
-        return left
+        return self.arithmetic(("+", "-"), self.multiplicative)
 
     def multiplicative(self) -> Expr:
-        left = self.postfix()
-        while (token := self.peek()) is not None and token.text in ("*", "/"):
+        return self.arithmetic(("*", "/"), self.postfix)
+
+    def arithmetic(self, operators: tuple[str, str], operand: Callable[[], Expr]) -> Expr:
+        """Left-associative `operand (op operand)*` for one precedence level."""
+        left = operand()
+        while (token := self.peek()) is not None and token.text in operators:
             self.at += 1
-            left = _combine(_operation(token.text), left, self.postfix())
+            left = _combine(_operation(token.text), left, operand())
         return left
 
     def postfix(self) -> Expr:
