@@ -199,9 +199,9 @@ param alertEmail string = ''
 @description('HTTPS endpoint (webhook) that receives the alerts in the common alert schema; empty: none.')
 param alertWebhookUrl string = ''
 
-@description('Alert when an active password or certificate expires within this many days.')
+@description('The expiry alert (and GET /api/health) report a managed password or certificate expiring within this many days.')
 @minValue(1)
-@maxValue(365)
+@maxValue(3650)
 param expiryAlertDays int = 14
 
 @description('Alert when no scan completed for this many hours: two periods of the schedule (12 for every 6 hours).')

@@ -27,7 +27,7 @@ param alertWebhookUrl string = ''
 
 @description('Alert when an active password or certificate expires within this many days.')
 @minValue(1)
-@maxValue(365)
+@maxValue(3650)
 param expiryAlertDays int = 14
 
 @description('Alert when no scan completed for this many hours: two schedule periods.')

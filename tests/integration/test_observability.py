@@ -111,3 +111,16 @@ def test_poison_messages_fire_their_alert_until_the_queue_is_empty(harness: Engi
     assert [(r["queue"], r["messages"]) for r in matches("poison-messages", {"customMetrics": first})] == [
         ("rotations-poison", 2.0)]
     assert matches("poison-messages", {"customMetrics": first + later}) == []
+
+
+def test_a_timer_run_is_what_the_silence_alert_counts(harness: EngineFactory) -> None:
+    """The scheduled scan (the timer trigger's code) writes the line the silence alert looks for; no line, it fires."""
+    from rotator.entrypoints.timer import scheduled_scan
+
+    h = harness([token_spec("fresh-token", passwords={"password1": password_spec(time.time() + 80 * DAY)})])
+    with captured() as telemetry:
+        h.engine.metrics = telemetry.metrics
+        scheduled_scan(lambda: h.engine)
+    assert matches("scan-silence", {"traces": telemetry.traces()}) == []
+    assert matches("scan-silence", {"traces": telemetry.classic_traces()}) == []
+    assert matches("scan-silence", {"traces": []}) == [{"scans": 0}]
