@@ -1,7 +1,8 @@
 """A typed client for the stand-ins' test controls under `/_devstack/` (tests only).
 
-`Control` speaks what every httpbase stand-in has (health, counters, faults, clock);
-`AcrControl` adds the ACR stand-in's switches, seeding and password read-out;
+`Control` speaks what every httpbase stand-in has (health, counters, faults, clock, and the
+throttling limits of those that throttle); `VaultControl` adds how long Key Vault's soft delete
+takes; `AcrControl` adds the ACR stand-in's switches, seeding and password read-out;
 `AuthzControl` the stack's principals, roles and role assignments (served by the ARM stand-in).
 """
 
@@ -76,6 +77,35 @@ class Control:
     def set_clock_offset(self, seconds: float) -> None:
         """Move the stand-in's clock (expiry checks, timestamps) by `seconds` from the wall clock."""
         self._call("POST", "clock", {"offset_seconds": seconds})
+
+    # -- throttling (ARM and Key Vault) ------------------------------------------------------
+    def limits(self) -> dict[str, Any]:
+        """`{"enabled", "throttled" (429s answered), "limits": {name: {"capacity", "per_second"}}}`."""
+        return dict(self._call("GET", "limits"))
+
+    def set_limits(self, *, enabled: bool | None = None, reset: bool = False,
+                   **limits: tuple[float, float]) -> dict[str, Any]:
+        """Change limits by name (`reads=(capacity, per_second)`; ARM's `global-reads` as `global_reads`),
+        switch throttling on or off, or `reset` to Azure's figures. Every bucket starts full again."""
+        body: dict[str, Any] = {"reset": reset}
+        if enabled is not None:
+            body["enabled"] = enabled
+        if limits:
+            body["limits"] = {name.replace("_", "-"): {"capacity": capacity, "per_second": per_second}
+                              for name, (capacity, per_second) in limits.items()}
+        return dict(self._call("POST", "limits", body))
+
+    def throttled(self) -> int:
+        """How many requests this stand-in answered 429 because a limit was reached."""
+        return self.count("throttled")
+
+
+class VaultControl(Control):
+    """The Key Vault stand-in's own controls."""
+
+    def set_soft_delete_delay(self, seconds: float) -> None:
+        """How long a delete takes before the deleted object shows (Azure: a few seconds; default 3)."""
+        self._call("POST", "soft-delete", {"seconds": seconds})
 
 
 @dataclass(frozen=True)

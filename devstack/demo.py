@@ -61,8 +61,7 @@ def seed(acr: AcrControl, stack: Stack) -> str:
 
 
 def vault_client(stack: Stack) -> SecretClient:
-    return SecretClient(stack.env["ROTATOR_VAULT_URL"], DefaultAzureCredential(),
-                        api_version=stack.env["ROTATOR_KEYVAULT_API_VERSION"], verify_challenge_resource=False)
+    return SecretClient(stack.env["ROTATOR_VAULT_URL"], DefaultAzureCredential())
 
 
 def cli(*args: str) -> int:

@@ -2,8 +2,8 @@
 
 It gives each route an operation name, and per operation: call counters and injected
 faults (status + Retry-After, latency, dropped connection, after N calls). A clock offset
-lets tests age credentials. Test controls live under `/_devstack/` and are never used by
-the product.
+lets tests age credentials; `limits` shows and changes a throttling stand-in's limits.
+Test controls live under `/_devstack/` and are never used by the product.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -75,6 +75,14 @@ class Fault:
     seen: int = 0
 
 
+class Limits(Protocol):
+    """A stand-in's throttling limits, as the `/_devstack/limits` control shows and changes them."""
+
+    def describe(self) -> dict[str, Any]: ...
+
+    def configure(self, body: Any) -> None: ...
+
+
 class DroppedConnection(Exception):
     """Raised to close the connection without an answer."""
 
@@ -89,6 +97,7 @@ class Service:
         self.counters: Counter[str] = Counter()
         self.faults: list[Fault] = []
         self.clock_offset_seconds = 0.0
+        self.limits: Limits | None = None  # stand-ins that throttle set this (devstack.throttling.Limiter)
         self.fallback: Callable[[Request], Response] = lambda request: Response(
             404, {"error": {"code": "NotFound", "message": f"no route for {request.method} {request.path}"}}
         )
@@ -194,6 +203,10 @@ class Service:
                 with self._lock:
                     self.faults.append(Fault(**spec))
                 return Response(201, spec)
+        if what == "limits" and self.limits is not None:
+            if request.method == "POST":
+                self.limits.configure(request.json())
+            return Response(200, self.limits.describe())
         if what == "clock" and request.method == "POST":
             self.clock_offset_seconds = float(request.json()["offset_seconds"])
             return Response(200, {"offset_seconds": self.clock_offset_seconds})

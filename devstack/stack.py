@@ -24,7 +24,6 @@ STATE_FILE = "state.json"
 START_DEADLINE_SECONDS = 60
 PYTHON_STAND_INS = ("identity", "keyvault", "acr")
 HTTPS_NAMES = ("keyvault", "acr", "azurite", "storage")
-KEYVAULT_API_VERSION = "2025-07-01"
 
 # Azurite's well-known development account (public, documented by Microsoft; not a secret).
 AZURITE_ACCOUNT = "devstoreaccount1"
@@ -175,8 +174,6 @@ class Stack:
         return {
             "ROTATOR_ARM_ENDPOINT": self.url("acr"),
             "ROTATOR_VAULT_URL": self.url("keyvault") + "/",
-            "ROTATOR_KEYVAULT_API_VERSION": KEYVAULT_API_VERSION,
-            "ROTATOR_KEYVAULT_VERIFY_CHALLENGE_RESOURCE": "false",
             "AzureWebJobsStorage": connection,
             "REQUESTS_CA_BUNDLE": str(self.ca_file),
             "SSL_CERT_FILE": str(self.ca_file),

@@ -246,9 +246,7 @@ var targetSubscriptions = [for target in targets: '/subscriptions/${target.subsc
 
 // Every ROTATOR_* setting the code reads (rotator/settings.py SETTINGS), as app settings; tests/infra
 // checks the names against the code. ROTATOR_ARM_ENDPOINT is the ARM endpoint of the cloud deployed
-// to. Left out on purpose (allow-list RELAXATIONS in tests/infra/crosscheck.py):
-// ROTATOR_KEYVAULT_API_VERSION and ROTATOR_KEYVAULT_VERIFY_CHALLENGE_RESOURCE, whose code defaults
-// are the Azure values; only the local stand-ins change them.
+// to (the one setting tests/infra/crosscheck.py RELAXATIONS allows to differ from devstack's env).
 var rotatorSettings = {
   ROTATOR_REGISTRIES: join(registryScopeIds, ',')
   ROTATOR_VAULT_URL: vaultUrl

@@ -2,8 +2,8 @@
 
 Every `ROTATOR_*` setting the code reads is declared in `SETTINGS` (infra tests cross-check the
 Bicep app settings against it). A bad value raises SettingsError naming the setting.
-Defaults are the Azure (production) values; only the env printed by `python -m devstack up`
-relaxes anything for the local stand-ins.
+Defaults are the Azure (production) values. The env printed by `python -m devstack up` only points
+endpoints and trust at the local stand-ins; it relaxes nothing.
 """
 
 from __future__ import annotations
@@ -64,11 +64,6 @@ SETTINGS: tuple[SettingDoc, ...] = (
                "Blob container holding one lease blob per token."),
     SettingDoc("ROTATOR_SCHEDULE", "0 0 */6 * * *", "NCRONTAB schedule of the timer scan (six fields, seconds first)."),
     SettingDoc("ROTATOR_ARM_ENDPOINT", AZURE_ARM_ENDPOINT, "Azure Resource Manager endpoint."),
-    SettingDoc("ROTATOR_KEYVAULT_API_VERSION", "",
-               "Key Vault REST API version; empty = the SDK's default. The stand-ins need 2025-07-01."),
-    SettingDoc("ROTATOR_KEYVAULT_VERIFY_CHALLENGE_RESOURCE", "true",
-               "Check that Key Vault's auth challenge names a vault.azure.net resource. "
-               "Only the stand-ins turn it off."),
     SettingDoc("ROTATOR_CALL_TIMEOUT_SECONDS", "30",
                "Bound of one Azure call, all its retries and waits included (5-60; README: Time bounds)."),
     SettingDoc("ROTATOR_MAX_RETRY_AFTER_SECONDS", "10",
@@ -81,8 +76,6 @@ SETTINGS: tuple[SettingDoc, ...] = (
 SETTING_NAMES = frozenset(s.name for s in SETTINGS)
 _DEFAULTS = {s.name: s.default for s in SETTINGS}
 _PATTERN = re.compile(r"^[A-Za-z0-9*?\[\]!._-]+$")
-# Key Vault REST API versions: 7.4, 7.6-preview.2, 2025-07-01, ...
-_API_VERSION = re.compile(r"(\d+\.\d+|\d{4}-\d{2}-\d{2})(-preview(\.\d+)?)?", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -104,8 +97,6 @@ class Settings:
     lease_container: str
     schedule: str
     arm_endpoint: str
-    keyvault_api_version: str | None
-    keyvault_verify_challenge_resource: bool
     call_timeout: timedelta
     max_retry_after: timedelta
     run_timeout: timedelta
@@ -145,8 +136,6 @@ class Settings:
             lease_container=reader.container("ROTATOR_LEASE_CONTAINER"),
             schedule=reader.schedule("ROTATOR_SCHEDULE"),
             arm_endpoint=reader.https_url("ROTATOR_ARM_ENDPOINT").rstrip("/"),
-            keyvault_api_version=reader.api_version("ROTATOR_KEYVAULT_API_VERSION"),
-            keyvault_verify_challenge_resource=reader.boolean("ROTATOR_KEYVAULT_VERIFY_CHALLENGE_RESOURCE"),
             call_timeout=timedelta(seconds=reader.integer("ROTATOR_CALL_TIMEOUT_SECONDS", 5, 60)),
             max_retry_after=timedelta(seconds=reader.integer("ROTATOR_MAX_RETRY_AFTER_SECONDS", 0, 60)),
             run_timeout=timedelta(seconds=reader.integer("ROTATOR_RUN_TIMEOUT_SECONDS", 30, MAX_RUN_TIMEOUT_SECONDS)),
@@ -237,12 +226,6 @@ class _Reader:
         except ScheduleError as error:
             raise SettingsError(f"{name}: {error} (NCRONTAB, six fields, seconds first: got {value!r})") from None
         return value
-
-    def api_version(self, name: str) -> str | None:
-        value = self.text(name)
-        if value and not _API_VERSION.fullmatch(value):
-            raise SettingsError(f"{name} must be a Key Vault API version such as 7.6 or 2025-07-01, got {value!r}")
-        return value or None
 
     def targets(self, required: bool) -> tuple[TargetScope, ...]:
         raw = self.text("ROTATOR_REGISTRIES")

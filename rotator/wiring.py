@@ -38,10 +38,8 @@ def build_engine(settings: Settings, bounds: TimeBounds | None = None) -> Engine
     return Engine(
         settings=settings,
         acr=Acr(credential, settings.arm_endpoint, bounds=bounds),
-        vault=Vault(credential, settings.vault_url, settings.keyvault_api_version,
-                    settings.keyvault_verify_challenge_resource, bounds=bounds),
-        certificates=VaultCertificates(credential, settings.vault_url, settings.keyvault_api_version,
-                                       settings.keyvault_verify_challenge_resource, bounds=bounds),
+        vault=Vault(credential, settings.vault_url, bounds=bounds),
+        certificates=VaultCertificates(credential, settings.vault_url, bounds=bounds),
         locks=TokenLocks(settings.storage_connection, settings.storage_blob_url, credential,
                          settings.lease_container, bounds=bounds),
         login=RegistryLogin(bounds=bounds),

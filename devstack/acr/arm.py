@@ -2,19 +2,22 @@
 
 The routes themselves live in registries.py, scope_maps.py and tokens.py; the test controls
 under `/_devstack/` in controls.py. Every ARM call needs a bearer token of the stack's
-identity endpoint and a supported `api-version`; any subscription id is accepted.
+identity endpoint and a supported `api-version`, and passes ARM's throttling (limits.py);
+any subscription id is accepted.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote, unquote, urlencode
 
 from devstack import bearer
+from devstack.acr.limits import arm_limiter, arm_throttle
 from devstack.acr.listeners import LoginListeners
 from devstack.acr.lro import LroPolicy, Operation, Operations
 from devstack.acr.store import PROVIDER, Registry, Store
@@ -36,6 +39,9 @@ RESOURCE_GROUP_PATH = SUBSCRIPTION_PATH + r"/resourceGroups/(?P<resource_group>[
 REGISTRIES_PATH = r"/providers/Microsoft\.ContainerRegistry/registries"
 REGISTRY_PATH = RESOURCE_GROUP_PATH + REGISTRIES_PATH + r"/(?P<registry>[^/]+)"
 OPERATION_PATH = r"/operationStatuses/(?P<operation>[^/]+)"
+# Where deletes are polled (`Location`), as recorded: per subscription and region, not per resource.
+OPERATION_RESULTS_PATH = (SUBSCRIPTION_PATH + r"/providers/Microsoft\.ContainerRegistry/locations/(?P<location>[^/]+)"
+                          r"/operationResults/(?P<operation>[^/]+)")
 DEFAULT_PAGE_SIZE = 20
 
 
@@ -71,6 +77,13 @@ class AcrService(Service):
         self.listeners = LoginListeners(state_dir, self.store.lookup_token, self.now)
         self.control_handler: Callable[[AcrService, str, Request], Response] | None = None
         self.authz = ArmAuthorizer(RoleStore.open(state_dir))  # RBAC of the stack (devstack.authz)
+        self.limiter = arm_limiter()
+        self.limits = self.limiter
+        self.arm_route("GET", OPERATION_RESULTS_PATH, "operationResults")(self.operation_status)
+
+    def count(self, what: str) -> None:
+        with self.lock:
+            self.counters[what] += 1
 
     def close(self) -> None:
         """Stop every login server (on SIGTERM, or at the end of a test)."""
@@ -83,18 +96,25 @@ class AcrService(Service):
 
     # -- routing --------------------------------------------------------------------------
     def arm_route(self, method: str, pattern: str, operation: str) -> Callable[[Handler], Handler]:
-        """Register an ARM route: bearer token and api-version first, ArmError -> ARM answer."""
+        """Register an ARM route: bearer token, limits and api-version first, ArmError -> ARM answer.
+
+        Every authenticated answer carries ARM's remaining-requests headers.
+        """
 
         def register(handler: Handler) -> Handler:
             def guarded(request: Request) -> Response:
+                remaining: dict[str, str] = {}
                 try:
                     self._authenticate(request)
+                    remaining = arm_throttle(self, request, operation)
                     self.authz.authorize(request, operation)
                     check_api_version(request)
                     check_size(request)
-                    return handler(request)
+                    response = handler(request)
                 except ArmError as error:
-                    return error.response()
+                    response = error.response()
+                response.headers.update(remaining)
+                return response
 
             self.route(method, pattern, operation)(guarded)
             return handler
@@ -131,6 +151,15 @@ class AcrService(Service):
                f"?api-version={quote(request.query['api-version'])}")
         return {header: url, "Retry-After": str(self.policy.retry_after)}
 
+    def accepted_delete(self, request: Request, registry: Registry) -> Response:
+        """202 + `Location` (the region's operationResults) + `Retry-After`, as recorded for token and
+        scope-map deletes; the resource is already gone, the poll answers 200 with no body."""
+        operation = self.operations.start("token", lambda _: None, location_style=True)
+        url = (f"{self.base_url(request)}/subscriptions/{registry.subscription}/providers/{PROVIDER}/locations/"
+               f"{registry.location.upper()}/operationResults/{operation.id}"
+               f"?api-version={quote(request.query['api-version'])}")
+        return Response(202, None, {"Location": url, "Retry-After": str(self.policy.retry_after)})
+
     def operation_status(self, request: Request) -> Response:
         """Answer a poll of `<resource>/operationStatuses/<id>`; each poll counts toward finishing it.
 
@@ -146,8 +175,7 @@ class AcrService(Service):
                 here = f"{self.base_url(request)}{request.path}?{urlencode(request.query)}"
                 return Response(202, None, {"Location": here, **retry})
             return Response(200, operation.result)
-        body = {"id": request.path, "name": operation.id, "status": operation.status}
-        return Response(200, body, retry if operation.ended is None else {})
+        return Response(200, {"status": operation.status}, retry)  # recorded: Retry-After even once Succeeded
 
     def begin(self, record: Provisioned, state: str, prefix: str) -> Operation:
         """Put `record` in `state` (Creating/Updating) until a new operation ends (caller holds the lock)."""
@@ -162,15 +190,19 @@ class AcrService(Service):
         record.operation = operation.id
         return operation
 
-    def page(self, request: Request, items: list[dict[str, Any]]) -> Response:
-        """One page of a LIST, with a `nextLink` (`$skipToken`) while more remain."""
+    def page(self, request: Request, records: Iterable[Any], render: Callable[[Any], dict[str, Any]]) -> Response:
+        """One page of a LIST in the records' order, with a `nextLink` (`$skipToken`) while more remain.
+
+        Only the page's records are rendered (and settled): a listing costs its pages, not pages × items.
+        """
         token = request.query.get("$skipToken", "0")
         if not re.fullmatch(r"[0-9]{1,9}", token):
             raise bad_request(f"The $skipToken '{token}' is invalid.", "InvalidParameter")
         start = int(token)
         end = start + max(1, self.switches.page_size)
-        body: dict[str, Any] = {"value": items[start:end]}
-        if end < len(items):
+        chosen = list(itertools.islice(records, start, end + 1))
+        body: dict[str, Any] = {"value": [render(record) for record in chosen[:end - start]]}
+        if len(chosen) > end - start:
             body["nextLink"] = (f"{self.base_url(request)}{request.path}"
                                 f"?api-version={quote(request.query['api-version'])}&$skipToken={end}")
         return Response(200, body)

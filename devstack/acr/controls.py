@@ -4,9 +4,10 @@ Besides httpbase's faults, counters and clock:
 - `GET|POST settings`  switches: generateCredentials 200/202, LIST page size, LRO timing
 - `POST seed`          a registry with tokens in given states, without LROs; returns password values
 - `GET tokens/<registry>/<token>`  a token's current password values (tests only)
-- `POST reset`         forget every registry (stopping login servers), fault, counter and switch,
+- `POST reset`         forget every registry (stopping login servers), fault, counter, switch and limit,
                        and restore the stack's roles
 - `... authz/...`      the stack's principals, roles and role assignments (devstack.authz.controls)
+(httpbase serves `limits` for ARM's throttling)
 """
 
 from __future__ import annotations
@@ -114,6 +115,7 @@ def _reset(service: AcrService) -> None:
     service.authz.store.reset()
     _restore_defaults(service.policy, LroPolicy())  # in place: the operation table holds this object
     _restore_defaults(service.switches, Switches())
+    service.limiter.configure({"reset": True, "enabled": True})
 
 
 def _restore_defaults(target: LroPolicy | Switches, defaults: LroPolicy | Switches) -> None:

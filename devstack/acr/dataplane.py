@@ -2,8 +2,9 @@
 
 Clients follow ACR's flow: `GET /v2/` answers 401 with a Bearer challenge pointing at
 `/oauth2/token` here; `GET /oauth2/token` with HTTP Basic `<token name>:<password>` returns a
-JWT granting what the token's scope map allows; every `/v2/<repository>/...` call then carries
-that JWT and is streamed to the shared docker-registry backend (`registry_backend`), which
+JWT granting what the token's scope map allows (oauth.py has the rest of ACR's token service:
+refresh tokens, `/oauth2/exchange`, `POST /oauth2/token`); every `/v2/<repository>/...` call then
+carries that JWT and is streamed to the shared docker-registry backend (`registry_backend`), which
 verifies it. Repository names get the registry name as a prefix on the way to the backend
 (and lose it on the way back), so registries never see each other's repositories.
 
@@ -24,7 +25,7 @@ import socket
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from http.client import HTTPConnection, HTTPResponse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -37,6 +38,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
+from devstack import bearer
+from devstack.acr.oauth import NULL_USER, UNAUTHORIZED_MESSAGE, RefreshTokens, form, registry_error, unauthorized
 from devstack.acr.registry_backend import RegistryConfig, load_backend
 from devstack.acr.store import LookupToken, PasswordView, TokenView
 from devstack.httpbase import DroppedConnection, Request, Response, Service, serve
@@ -52,6 +55,8 @@ API_VERSION_HEADER = ("Docker-Distribution-Api-Version", "registry/2.0")
 SCOPE_MAP_ACTIONS = {"content/read": "pull", "metadata/read": "pull",
                      "content/write": "push", "content/delete": "delete"}
 ALL_ACTIONS = frozenset({"pull", "push", "delete"})
+# What an ACR refresh token from an exchange allows (its `permissions.actions` is "*").
+EVERY_REPOSITORY_ACTION = tuple(f"repositories/*/{verb}" for verb in SCOPE_MAP_ACTIONS)
 
 # The distribution spec's repository name grammar (lower case components joined by `/`).
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
@@ -99,6 +104,14 @@ def login_refusal(token: TokenView, password: str, now: float, replication_delay
         return "disabled"
     refusals = [_slot_refusal(slot, now, replication_delay) for slot in matching]
     return None if None in refusals else refusals[0]
+
+
+@dataclass(frozen=True)
+class Grantee:
+    """Who an access token is for, and the scope-map actions that bound what it grants."""
+
+    name: str
+    actions: tuple[str, ...]
 
 
 # -- scopes --------------------------------------------------------------------------------
@@ -266,12 +279,7 @@ def is_repository_path(target: str) -> bool:
 
 def _registry_error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
     """An error in the registry API's own shape, which registry clients print."""
-    return Response(status, {"errors": [{"code": code, "message": message, "detail": None}]},
-                    {API_VERSION_HEADER[0]: API_VERSION_HEADER[1], **(headers or {})})
-
-
-def _login_error(status: int, code: str, message: str) -> Response:
-    return Response(status, {"error": {"code": code, "message": message}})
+    return registry_error(status, code, message, {API_VERSION_HEADER[0]: API_VERSION_HEADER[1], **(headers or {})})
 
 
 # -- streaming -----------------------------------------------------------------------------
@@ -346,7 +354,7 @@ class LoginService(Service):
     """`https://<login server>`: /v2/ challenge, /oauth2/token, and the proxy to the backend."""
 
     def __init__(self, registry_name: str, login_server: str, lookup: LookupToken, clock: Callable[[], float],
-                 backend: RegistryConfig, signer: Signer) -> None:
+                 backend: RegistryConfig, signer: Signer, refresh: RefreshTokens) -> None:
         super().__init__(f"acr-login-{registry_name.lower()}")
         self.registry_name = registry_name
         self.login_server = login_server
@@ -355,10 +363,13 @@ class LoginService(Service):
         self.clock = clock
         self.backend = backend
         self.signer = signer
+        self.refresh = refresh
         self.replication_delay_seconds = 0.0
         self.denials: Counter[str] = Counter()
         self.route("GET", "/v2", "dataplane.v2")(self._v2)
         self.route("GET", TOKEN_PATH, "dataplane.token")(self._token)
+        self.route("POST", TOKEN_PATH, "dataplane.token")(self._token_for_refresh_token)
+        self.route("POST", "/oauth2/exchange", "dataplane.exchange")(self._exchange)
         self.fallback = self._unrouted
 
     def now(self) -> float:
@@ -371,7 +382,7 @@ class LoginService(Service):
             value = f'Basic realm="{self.login_server}"'
         else:
             value = f'Bearer realm="https://{self.login_server}{TOKEN_PATH}",service="{self.login_server}"'
-        return _registry_error(401, "UNAUTHORIZED", "authentication required", {"WWW-Authenticate": value})
+        return _registry_error(401, "UNAUTHORIZED", UNAUTHORIZED_MESSAGE, {"WWW-Authenticate": value})
 
     def _v2(self, request: Request) -> Response:
         """ACR's ping: Bearer goes to the backend (which checks the JWT); Basic is refused, as ACR does."""
@@ -399,32 +410,54 @@ class LoginService(Service):
 
     def _token(self, request: Request) -> Response:
         """ACR's token endpoint: Basic `<token>:<password>` in, a JWT for the granted scopes out."""
-        service = request.query.get("service")
+        return self._issue(request.query, lambda: self._authenticate(request.headers.get("authorization")))
+
+    def _token_for_refresh_token(self, request: Request) -> Response:
+        """`POST /oauth2/token`, form `grant_type=refresh_token&service=&scope=&refresh_token=`."""
+        fields = form(request)
+        if fields is None or fields.get("grant_type") != "refresh_token":
+            return registry_error(400, "UNSUPPORTED", "expected a form with grant_type=refresh_token")
+        return self._issue(fields, lambda: self._refresh_grant(fields.get("refresh_token", "")))
+
+    def _exchange(self, request: Request) -> Response:
+        fields = form(request)
+        if fields is None:
+            return registry_error(400, "UNSUPPORTED", "expected an application/x-www-form-urlencoded body")
+        return self.refresh.exchange(fields)
+
+    def _issue(self, fields: Mapping[str, str], authenticate: Callable[[], Grantee | str]) -> Response:
+        """Check `service` and `scope`, authenticate, and answer `{"access_token"}` as ACR does."""
+        service = fields.get("service")
         if service is not None and service.lower() != self.login_server.lower():
-            return _login_error(400, "InvalidService", f"service must be {self.login_server}")
+            return registry_error(400, "UNSUPPORTED", f"service must be {self.login_server}")
         try:
-            scopes = parse_scopes(request.query.get("scope", ""))
+            scopes = parse_scopes(fields.get("scope", ""))
         except ValueError as error:
-            return _login_error(400, "InvalidScope", str(error))
-        outcome = self._authenticate(request.headers.get("authorization"))
+            return registry_error(400, "UNSUPPORTED", str(error))
+        outcome = authenticate()
         if isinstance(outcome, str):
             with self.lock:
                 self.denials[outcome] += 1
-            return _login_error(401, "Unauthorized", "the token name or password is wrong, the password has "
-                                                     "expired, or the token is disabled")
-        access_token = self.signer.issue(outcome.name, grant(scopes, outcome.actions, self.prefix))
-        return Response(200, {"access_token": access_token, "token": access_token,
-                              "expires_in": ACCESS_TOKEN_SECONDS})
+            return unauthorized()
+        return Response(200, {"access_token": self.signer.issue(outcome.name, grant(scopes, outcome.actions,
+                                                                                   self.prefix))})
 
-    def _authenticate(self, authorization: str | None) -> TokenView | str:
-        """The token that Basic credentials log in, or the reason they do not."""
+    def _refresh_grant(self, refresh_token: str) -> Grantee | str:
+        subject = self.refresh.subject(refresh_token)
+        return "bad-refresh-token" if subject is None else Grantee(subject, EVERY_REPOSITORY_ACTION)
+
+    def _authenticate(self, authorization: str | None) -> Grantee | str:
+        """Who Basic credentials log in (a token, or a refresh token's principal), or the reason they do not."""
         credentials = parse_basic(authorization)
         if credentials is None:
             return "no-credentials"
+        if credentials[0] == NULL_USER:
+            return self._refresh_grant(credentials[1])
         token = self.lookup(self.registry_name, credentials[0])
         if token is None:
             return "unknown-token"
-        return login_refusal(token, credentials[1], self.now(), self.replication_delay_seconds) or token
+        refusal = login_refusal(token, credentials[1], self.now(), self.replication_delay_seconds)
+        return refusal or Grantee(token.name, token.actions)
 
     def _unrouted(self, request: Request) -> Response:
         if is_repository_path(request.path):  # reached only when attach() was not called
@@ -440,9 +473,9 @@ class LoginService(Service):
                 try:
                     seconds = float(request.json()["seconds"])
                 except (ValueError, KeyError, TypeError) as error:
-                    return _login_error(400, "InvalidRequest", f'expected {{"seconds": <number>}}: {error}')
+                    return registry_error(400, "UNSUPPORTED", f'expected {{"seconds": <number>}}: {error}')
                 if not 0 <= seconds < float("inf"):
-                    return _login_error(400, "InvalidRequest", "seconds must be a finite number >= 0")
+                    return registry_error(400, "UNSUPPORTED", "seconds must be a finite number >= 0")
                 self.replication_delay_seconds = seconds
             return Response(200, {"seconds": self.replication_delay_seconds})
         if what == "denials":
@@ -596,7 +629,10 @@ def build_login_service(state_dir: Path, registry_name: str, login_server: str, 
     """The login service of `registry_name` at `login_server` (`127.0.0.1:<port>`), backed by the stack's
     docker-registry. The caller serves it over HTTPS and must call `attach(server)` for the proxy."""
     backend = load_backend(state_dir)
-    return LoginService(registry_name, login_server, lookup, now, backend, Signer.load(backend))
+    signer = Signer.load(backend)
+    entra_key = bearer.load_key(state_dir) if (state_dir / bearer.KEY_FILE).exists() else None
+    return LoginService(registry_name, login_server, lookup, now, backend, signer,
+                        RefreshTokens(signer.key, login_server, entra_key))
 
 
 def serve_login(service: LoginService, port_file: Path, cert: Path | None = None, key: Path | None = None,

@@ -64,7 +64,7 @@ class Operations:
     def start(self, prefix: str, on_done: Callable[[Operation], None], location_style: bool = False) -> Operation:
         """Begin an operation; `on_done` runs once, under the store lock, when it settles."""
         with self._lock:
-            operation = Operation(f"{prefix}-{uuid.uuid4()}", self.now(), on_done, location_style)
+            operation = Operation(f"{prefix}-{uuid.uuid4().hex}", self.now(), on_done, location_style)
             self._operations[operation.id] = operation
             self._forget_old()
             return operation

@@ -1,4 +1,5 @@
-"""ARM routes for registries: create (long-running), get, list by subscription / resource group, delete.
+"""ARM routes for registries: create (200 `Succeeded` at once, as recorded), get, list by subscription /
+resource group, delete.
 
 Creating a registry starts its login server; deleting it stops it. Registry names are
 global and case-insensitive, like the DNS names they stand for in Azure.
@@ -22,13 +23,21 @@ from devstack.acr.store import Registry, ScopeMap
 from devstack.acr.validation import REGISTRY_BODY, REGISTRY_NAME, ArmError, json_body, path_name
 from devstack.httpbase import Request, Response
 
-# The scope maps every real registry has from the start (names begin with `_`).
+# The scope maps every real registry has from the start (names begin with `_`), with their
+# descriptions and actions, in the order a 2026 recording lists them.
 SYSTEM_SCOPE_MAPS = {
-    "_repositories_admin": ["repositories/*/metadata/read", "repositories/*/metadata/write",
-                            "repositories/*/content/read", "repositories/*/content/write",
-                            "repositories/*/content/delete"],
-    "_repositories_pull": ["repositories/*/content/read"],
-    "_repositories_push": ["repositories/*/content/read", "repositories/*/content/write"],
+    "_repositories_admin": ("Can perform all read, write and delete operations on the registry",
+                            ["repositories/*/metadata/read", "repositories/*/metadata/write",
+                             "repositories/*/content/read", "repositories/*/content/write",
+                             "repositories/*/content/delete"]),
+    "_repositories_pull": ("Can pull any repository of the registry", ["repositories/*/content/read"]),
+    "_repositories_push": ("Can push to any repository of the registry",
+                           ["repositories/*/content/read", "repositories/*/content/write"]),
+    "_repositories_pull_metadata_read": ("Can perform all read operations on the registry",
+                                         ["repositories/*/content/read", "repositories/*/metadata/read"]),
+    "_repositories_push_metadata_write": ("Can perform all read and write operations on the registry",
+                                          ["repositories/*/metadata/read", "repositories/*/metadata/write",
+                                           "repositories/*/content/read", "repositories/*/content/write"]),
 }
 
 
@@ -39,7 +48,8 @@ def create_registry(service: AcrService, subscription: str, resource_group: str,
     now = service.now()
     registry = Registry(subscription=subscription, resource_group=resource_group, name=name, location=location,
                         sku=sku, created=now, tags=dict(tags or {}), admin_user_enabled=admin_user_enabled)
-    registry.scope_maps = {key: ScopeMap(key, list(actions), now) for key, actions in SYSTEM_SCOPE_MAPS.items()}
+    registry.scope_maps = {key: ScopeMap(key, list(actions), now, description)
+                           for key, (description, actions) in SYSTEM_SCOPE_MAPS.items()}
     registry.login_server = service.listeners.start(name)
     service.store.add_registry(registry)
     service.authz.store.grant_registry(registry.id)  # as if the deployment's registryIds listed it
@@ -67,19 +77,18 @@ def register(service: AcrService) -> None:
     def list_all(request: Request) -> Response:
         subscription, _ = scope_of(request)
         with service.store.lock:
-            items = [settled(r) for r in service.store.registries()
-                     if r.subscription.lower() == subscription.lower() and service.authz.may_read(request, r.id)]
-        return service.page(request, items)
+            return service.page(request, (r for r in service.store.registries()
+                                          if r.subscription.lower() == subscription.lower()
+                                          and service.authz.may_read(request, r.id)), settled)
 
     @service.arm_route("GET", RESOURCE_GROUP_PATH + REGISTRIES_PATH, "registries.listByResourceGroup")
     def list_by_group(request: Request) -> Response:
         subscription, resource_group = scope_of(request)
         with service.store.lock:
-            items = [settled(r) for r in service.store.registries()
-                     if (r.subscription.lower(), r.resource_group.lower()) == (subscription.lower(),
-                                                                                resource_group.lower())
-                     and service.authz.may_read(request, r.id)]
-        return service.page(request, items)
+            return service.page(request, (r for r in service.store.registries()
+                                          if (r.subscription.lower(), r.resource_group.lower())
+                                          == (subscription.lower(), resource_group.lower())
+                                          and service.authz.may_read(request, r.id)), settled)
 
     @service.arm_route("GET", REGISTRY_PATH, "registries.get")
     def get(request: Request) -> Response:
@@ -102,9 +111,7 @@ def register(service: AcrService) -> None:
             registry = create_registry(service, subscription, resource_group, name, location=body["location"],
                                        sku=body["sku"]["name"], tags=body.get("tags"),
                                        admin_user_enabled=bool(properties.get("adminUserEnabled", False)))
-            operation = service.begin(registry, "Creating", "registries")
-            return Response(201, render.registry(registry),
-                            service.operation_headers(request, registry.id, operation))
+            return Response(200, render.registry(registry))  # recorded (2020, 2026): 200 Succeeded, no LRO
 
     @service.arm_route("DELETE", REGISTRY_PATH, "registries.delete")
     def delete(request: Request) -> Response:

@@ -1,7 +1,9 @@
-"""ARM routes for scope maps: create/replace (PUT) and update (PATCH) as long-running operations, get, list, delete.
+"""ARM routes for scope maps: create/replace (PUT), update (PATCH), get, list, delete.
 
+As recorded (2020 and 2026): PUT answers 200 `Succeeded` synchronously, PATCH 201 `Updating` with
+`Azure-AsyncOperation`, DELETE 202 with `Location`; lists come system maps first, then creation order.
 The system scope maps every registry has (`_repositories_pull`, ...) can be read and used but
-not changed; a scope map that a token uses cannot be deleted.
+not changed. ASSUMPTION (no recording shows it): a scope map that a token uses cannot be deleted (409).
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ def register(service: AcrService) -> None:
         return render.scope_map(registry, scope_map)
 
     def accepted(request: Request, registry: Registry, scope_map: ScopeMap, state: str) -> Response:
-        operation = service.begin(scope_map, state, "scopemaps")
+        operation = service.begin(scope_map, state, "token")
         return Response(201, render.scope_map(registry, scope_map),
                         service.operation_headers(request, registry.child_id("scopeMaps", scope_map.name),
                                                   operation))
@@ -60,8 +62,7 @@ def register(service: AcrService) -> None:
     def list_(request: Request) -> Response:
         with service.store.lock:
             registry = service.registry_for(request)
-            items = [settled(registry, s) for _, s in sorted(registry.scope_maps.items())]
-        return service.page(request, items)
+            return service.page(request, registry.scope_maps.values(), lambda s: settled(registry, s))
 
     @service.arm_route("GET", SCOPE_MAP_PATH, "scopeMaps.get")
     def get(request: Request) -> Response:
@@ -76,14 +77,15 @@ def register(service: AcrService) -> None:
         properties = json_body(request, SCOPE_MAP_BODY)["properties"]
         check_actions(properties["actions"])
         with service.store.lock:
-            existing = registry.scope_maps.get(name.lower())
-            if existing is None:
+            scope_map = registry.scope_maps.get(name.lower())
+            if scope_map is None:
                 scope_map = ScopeMap(name, list(properties["actions"]), service.now(), properties.get("description"))
                 registry.scope_maps[name.lower()] = scope_map
-                return accepted(request, registry, scope_map, "Creating")
-            existing.actions = list(properties["actions"])
-            existing.description = properties.get("description")
-            return accepted(request, registry, existing, "Updating")
+            else:
+                service.operations.settle(scope_map.operation)
+                scope_map.actions = list(properties["actions"])
+                scope_map.description = properties.get("description")
+            return Response(200, render.scope_map(registry, scope_map))
 
     @service.arm_route("PATCH", SCOPE_MAP_PATH, "scopeMaps.update")
     def update(request: Request) -> Response:
@@ -110,11 +112,11 @@ def register(service: AcrService) -> None:
                 return Response(204)
             users = sorted(t.name for t in registry.tokens.values()
                            if (scope_map_name_from_id(t.scope_map_id) or "").lower() == name.lower())
-            if users:
+            if users:  # ASSUMPTION: see the module docstring
                 raise ArmError(409, "Conflict",
                                f"The scope map '{name}' is used by tokens {', '.join(users)} and cannot be deleted.")
             del registry.scope_maps[name.lower()]
-        return Response(200)
+            return service.accepted_delete(request, registry)
 
     @service.arm_route("GET", SCOPE_MAP_PATH + OPERATION_PATH, "scopeMaps.operationStatus")
     def operation_status(request: Request) -> Response:

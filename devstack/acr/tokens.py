@@ -1,10 +1,12 @@
 """ARM routes for tokens (PUT/PATCH long-running, GET, paged LIST, DELETE) and generateCredentials.
 
-As real ACR: PUT/PATCH answer 201 + `Azure-AsyncOperation` + `Retry-After` with the token
-Creating/Updating until its operation ends; generateCredentials refuses (409) a token that is
-not Succeeded, regenerates only the named slot (both without `name`), and is the only answer
-that carries password values. `credentials.certificates`/`credentials.passwords` in a body list
-the slots to keep: a slot named without new content is kept, a slot left out is removed.
+As recorded (2020 and 2026): PUT/PATCH answer 201 + `Azure-AsyncOperation` + `Retry-After` with
+the token Creating/Updating until its operation ends; DELETE answers 202 + `Location` +
+`Retry-After` and the poll 200; lists come in creation order. generateCredentials regenerates only
+the named slot (both without `name`) and is the only answer that carries password values; no
+recording shows it refusing a token that is still Updating, so the stand-in does not (the rotator
+skips such tokens itself). `credentials.certificates`/`credentials.passwords` in a body list the
+slots to keep: a slot named without new content is kept, a slot left out is removed.
 """
 
 from __future__ import annotations
@@ -30,7 +32,6 @@ from devstack.acr.validation import (
     GENERATE_CREDENTIALS_BODY,
     TOKEN_BODY,
     TOKEN_UPDATE_BODY,
-    ArmError,
     bad_request,
     json_body,
     parse_datetime,
@@ -118,7 +119,7 @@ def register(service: AcrService) -> None:
         return token
 
     def accepted(request: Request, registry: Registry, token: Token, state: str) -> Response:
-        operation = service.begin(token, state, "tokens")
+        operation = service.begin(token, state, "token")
         return Response(201, render.token(registry, token),
                         service.operation_headers(request, registry.child_id("tokens", token.name), operation))
 
@@ -126,8 +127,7 @@ def register(service: AcrService) -> None:
     def list_(request: Request) -> Response:
         with service.store.lock:
             registry = service.registry_for(request)
-            items = [settled(registry, t) for _, t in sorted(registry.tokens.items())]
-        return service.page(request, items)
+            return service.page(request, registry.tokens.values(), lambda t: settled(registry, t))
 
     @service.arm_route("GET", TOKEN_PATH, "tokens.get")
     def get(request: Request) -> Response:
@@ -169,7 +169,7 @@ def register(service: AcrService) -> None:
         with service.store.lock:
             if registry.tokens.pop(name.lower(), None) is None:
                 return Response(204)
-        return Response(200)
+            return service.accepted_delete(request, registry)
 
     @service.arm_route("GET", TOKEN_PATH + OPERATION_PATH, "tokens.operationStatus")
     def operation_status(request: Request) -> Response:
@@ -185,10 +185,6 @@ def register(service: AcrService) -> None:
         slots = (body["name"],) if body.get("name") is not None else PASSWORD_SLOTS
         with service.store.lock:
             token = find(registry, name)
-            service.operations.settle(token.operation)
-            if token.provisioning_state != "Succeeded":
-                raise ArmError(409, "Conflict", f"The token {token.name} is {token.provisioning_state}; "
-                                                "retry when its provisioning state is Succeeded.")
 
             def regenerate() -> dict[str, Any]:
                 now = service.now()

@@ -16,14 +16,16 @@ from urllib.parse import unquote
 
 from devstack.httpbase import Request, Response
 
-# API versions of Microsoft.ContainerRegistry that have tokens and scope maps. The SDK
-# (azure-mgmt-containerregistry 15.x) sends 2025-11-01; older clients send older ones.
+# API versions Azure serves for registries/tokens, oldest first: the `api-supported-versions`
+# header of a 2026 recording (tests/fixtures/recordings/acr). The SDK (azure-mgmt-containerregistry
+# 15.x) sends 2025-11-01; older and newer clients send the others.
 SUPPORTED_API_VERSIONS = (
     "2019-05-01-preview", "2020-11-01-preview", "2021-06-01-preview", "2021-08-01-preview",
     "2021-12-01-preview", "2022-02-01-preview", "2022-12-01", "2023-01-01-preview",
     "2023-06-01-preview", "2023-07-01", "2023-08-01-preview", "2023-11-01-preview",
-    "2024-11-01-preview", "2025-03-01-preview", "2025-04-01", "2025-05-01-preview",
-    "2025-06-01-preview", "2025-11-01",
+    "2024-01-01-preview", "2024-11-01-preview", "2025-03-01-preview", "2025-04-01",
+    "2025-05-01-preview", "2025-06-01-preview", "2025-09-01-preview", "2025-11-01",
+    "2025-12-01-preview", "2026-01-01-preview",
 )
 REGISTRY_NAME = re.compile(r"^[a-zA-Z0-9]{5,50}$")
 CHILD_NAME = re.compile(r"^[a-zA-Z0-9-]{5,50}$")  # tokens and scope maps

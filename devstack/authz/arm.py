@@ -45,6 +45,7 @@ ARM_ACTIONS = {
     "tokens.delete": f"{_ACR}/tokens/delete",
     "tokens.operationStatus": f"{_ACR}/tokens/operationStatuses/read",
     "authorization.permissions": PERMISSIONS_READ,
+    "operationResults": "Microsoft.ContainerRegistry/locations/operationResults/read",  # delete polls
 }
 FILTERED_LISTS = frozenset({"registries.list", "registries.listByResourceGroup"})
 PERMISSIONS_API_VERSIONS = ("2015-07-01", "2018-01-01-preview", "2022-04-01")

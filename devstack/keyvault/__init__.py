@@ -1,7 +1,7 @@
 """A Key Vault data-plane stand-in that the real azure-keyvault-secrets/-certificates clients drive.
 
 Secrets and certificates over HTTPS, with Key Vault's challenge authentication, api-version
-gate, error format, paging and soft delete; in memory. Operation names for the devstack
+gate, per-vault limits, error format, paging and asynchronous soft delete; in memory. Operation names for the devstack
 counters and faults are `secrets.<op>` and `certificates.<op>` (see the two API modules).
 """
 
@@ -15,9 +15,9 @@ from devstack.authz.store import RoleStore
 from devstack.keyvault.certificates_api import CertificatesApi
 from devstack.keyvault.model import Collection
 from devstack.keyvault.secrets_api import SecretsApi, SecretVersion
-from devstack.keyvault.service import API_VERSIONS, RESOURCE, TENANT_ID, KeyVaultService
+from devstack.keyvault.service import API_VERSIONS, TENANT_ID, KeyVaultService, resource_of
 
-__all__ = ["API_VERSIONS", "RESOURCE", "TENANT_ID", "KeyVaultService", "build_service", "create_service"]
+__all__ = ["API_VERSIONS", "TENANT_ID", "KeyVaultService", "build_service", "create_service", "resource_of"]
 
 
 def create_service(signing_key: str, roles: RoleStore | None = None) -> KeyVaultService:
@@ -28,7 +28,7 @@ def create_service(signing_key: str, roles: RoleStore | None = None) -> KeyVault
     if roles is None:
         roles = RoleStore.open(Path(tempfile.mkdtemp(prefix="devstack-authz-")))
     service = KeyVaultService(signing_key, roles)
-    secrets: Collection[SecretVersion] = Collection("secret")
+    secrets: Collection[SecretVersion] = Collection("secret", lambda: service.soft_delete_seconds)
     SecretsApi(service, secrets).register()
     CertificatesApi(service, secrets).register()
     return service

@@ -12,10 +12,11 @@ from typing import Any
 
 from devstack.httpbase import Request, Response
 from devstack.keyvault.certfiles import CONTENT_TYPES, PKCS12, ImportedCertificate, derived_policy, parse_import
-from devstack.keyvault.errors import KeyVaultError, bad_parameter, deleted_but_recoverable
+from devstack.keyvault.errors import KeyVaultError, bad_parameter
 from devstack.keyvault.model import Attributes, Collection, Deleted, tags_from
+from devstack.keyvault.paging import SortedKeys, page
 from devstack.keyvault.secrets_api import SecretVersion
-from devstack.keyvault.service import KeyVaultService, json_object, object_name, page, vault_url
+from devstack.keyvault.service import KeyVaultService, json_object, object_name, vault_url
 
 _NAME = r"(?P<name>[^/]+)"
 _VERSION = r"(?:/(?P<version>[^/]*))?"
@@ -94,7 +95,7 @@ class CertificatesApi:
     def __init__(self, service: KeyVaultService, secrets: Collection[SecretVersion]) -> None:
         self.service = service
         self.secrets = secrets
-        self.store: Collection[CertificateVersion] = Collection("certificate")
+        self.store: Collection[CertificateVersion] = Collection("certificate", lambda: service.soft_delete_seconds)
         self.policies: dict[str, Policy] = {}
 
     def register(self) -> None:
@@ -156,24 +157,23 @@ class CertificatesApi:
     def _store(self, name: str, imported: ImportedCertificate, certificate: CertificateVersion,
                policy_body: dict[str, Any]) -> str:
         """Add the version, its backing secret (same version id) and the policy. The caller holds the lock."""
-        self._refuse_taken_name(name)
-        _, version = self.store.add_version(name, certificate)
+        now = self.service.now()
+        self._refuse_taken_name(name, now)
+        _, version = self.store.add_version(name, certificate, now)
         content_type = policy_body["secret_props"]["contentType"]
         # The backing secret shares the attributes object: disabling the certificate disables its secret.
         secret = SecretVersion(imported.backing_secret(content_type), certificate.attributes, content_type,
                                certificate.tags, managed=True)
-        self.secrets.put_version(name, version, secret)
-        now = certificate.attributes.created
-        policy = self.policies.setdefault(name.lower(), Policy({}, Attributes(created=now, updated=now)))
-        policy.body, policy.attributes.updated = policy_body, now
+        self.secrets.put_version(name, version, secret, now)
+        stamp = certificate.attributes.created
+        policy = self.policies.setdefault(name.lower(), Policy({}, Attributes(created=stamp, updated=stamp)))
+        policy.body, policy.attributes.updated = policy_body, stamp
         return version
 
-    def _refuse_taken_name(self, name: str) -> None:
-        """Check before writing anything: a deleted certificate, or a plain secret holding the name."""
-        if name.lower() in self.store.deleted:
-            raise deleted_but_recoverable("certificate", name)
-        if name.lower() in self.secrets.deleted:
-            raise deleted_but_recoverable("secret", name)
+    def _refuse_taken_name(self, name: str, now: float) -> None:
+        """Check before writing anything: a deleted certificate or secret, or a plain secret holding the name."""
+        self.store.refuse_if_deleted(name, now)
+        self.secrets.refuse_if_deleted(name, now)
         existing = self.secrets.live.get(name.lower())
         if existing is not None and not existing.latest()[1].managed:
             raise KeyVaultError(409, "Conflict", f"A secret named {name} already exists and is not managed by a "
@@ -203,19 +203,21 @@ class CertificatesApi:
 
     def list_certificates(self, request: Request) -> Response:
         vault = vault_url(request)
+
+        def render(key: str) -> dict[str, Any]:
+            item = self.store.live[key]
+            return {"id": f"{vault}/certificates/{item.name}", **_public(item.latest()[1])}
+
         with self.service.lock:
-            rows = [(key, {"id": f"{vault}/certificates/{item.name}", **_public(item.latest()[1])})
-                    for key, item in self.store.live.items()]
-        return Response(200, page(request, rows))
+            return Response(200, page(request, vault, self.store.live_index, render))
 
     def list_versions(self, request: Request) -> Response:
         name = object_name(request)
         vault = vault_url(request)
         with self.service.lock:
             item, _, _ = self.store.find(name)
-            rows = [(version, {"id": f"{vault}/certificates/{item.name}/{version}", **_public(certificate)})
-                    for version, certificate in item.versions.items()]
-        return Response(200, page(request, rows))
+            return Response(200, page(request, vault, SortedKeys(item.versions), lambda version: {
+                "id": f"{vault}/certificates/{item.name}/{version}", **_public(item.versions[version])}))
 
     def get_policy(self, request: Request) -> Response:
         name = object_name(request)
@@ -241,36 +243,44 @@ class CertificatesApi:
     def delete(self, request: Request) -> Response:
         name = object_name(request)
         with self.service.lock:
-            now = self.service.now_seconds()
-            gone = self.store.delete(name, now)
-            self.secrets.delete(name, now)
+            deleted_date, now = self.service.now_seconds(), self.service.now()
+            gone = self.store.delete(name, deleted_date, now)
+            self.secrets.delete(name, deleted_date, now)
             return Response(200, self._deleted_bundle(vault_url(request), gone))
 
     def get_deleted(self, request: Request) -> Response:
         name = object_name(request)
         with self.service.lock:
-            return Response(200, self._deleted_bundle(vault_url(request), self.store.find_deleted(name)))
+            gone = self.store.find_deleted(name, self.service.now())
+            return Response(200, self._deleted_bundle(vault_url(request), gone))
 
     def list_deleted(self, request: Request) -> Response:
         vault = vault_url(request)
+        now = self.service.now()
+
+        def render(key: str) -> dict[str, Any]:
+            gone = self.store.deleted[key]
+            return {"id": f"{vault}/certificates/{gone.item.name}", **_public(gone.item.latest()[1]),
+                    **gone.deleted_json(vault, "deletedcertificates")}
+
         with self.service.lock:
-            rows = [(key, {"id": f"{vault}/certificates/{gone.item.name}", **_public(gone.item.latest()[1]),
-                           **gone.deleted_json(vault, "deletedcertificates")})
-                    for key, gone in self.store.deleted.items()]
-        return Response(200, page(request, rows))
+            return Response(200, page(request, vault, self.store.deleted_index, render,
+                                      accept=lambda key: self.store.ready(self.store.deleted[key], now)))
 
     def purge(self, request: Request) -> Response:
         name = object_name(request)
         with self.service.lock:
-            self.store.purge(name)
-            self.secrets.purge(name)
+            now = self.service.now()
+            self.store.purge(name, now)
+            self.secrets.purge(name, now)
             del self.policies[name.lower()]
         return Response(204)
 
     def recover(self, request: Request) -> Response:
         name = object_name(request)
         with self.service.lock:
-            item = self.store.recover(name)
-            self.secrets.recover(name)
+            now = self.service.now()
+            item = self.store.recover(name, now)
+            self.secrets.recover(name, now)
             version, latest = item.latest()
             return Response(200, self._bundle(vault_url(request), item.name, version, latest))

@@ -10,18 +10,20 @@ from devstack.httpbase import Response
 class KeyVaultError(Exception):
     """A refusal in Key Vault's format: `{"error": {"code", "message", "innererror"?}}`."""
 
-    def __init__(self, status: int, code: str, message: str, inner_code: str | None = None) -> None:
+    def __init__(self, status: int, code: str, message: str, inner_code: str | None = None,
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.inner_code = inner_code
+        self.headers = dict(headers or {})
 
-    def response(self, headers: dict[str, str] | None = None) -> Response:
+    def response(self) -> Response:
         error: dict[str, Any] = {"code": self.code, "message": self.message}
         if self.inner_code:
             error["innererror"] = {"code": self.inner_code}
-        return Response(self.status, {"error": error}, headers or {})
+        return Response(self.status, {"error": error}, self.headers)
 
 
 def bad_parameter(message: str) -> KeyVaultError:
@@ -48,6 +50,17 @@ def deleted_but_recoverable(kind: str, name: str) -> KeyVaultError:
     return KeyVaultError(409, "Conflict", f"{kind.capitalize()} {name} is currently in a deleted but recoverable "
                          f"state, and its name cannot be reused; in this state, the {kind} can only be recovered "
                          "or purged.", "ObjectIsDeletedButRecoverable")
+
+
+def being_deleted(kind: str) -> KeyVaultError:
+    """409 while a delete is still in progress: the name can be neither reused, purged nor recovered yet."""
+    return KeyVaultError(409, "Conflict", f"{kind.capitalize()} is currently being deleted.", "ObjectIsBeingDeleted")
+
+
+def throttled(retry_after: int) -> KeyVaultError:
+    """429 with the body a throttled vault sends (recorded in 2023) and the wait before the next try."""
+    return KeyVaultError(429, "Throttled", "Request was not processed because too many requests were received. "
+                         "Reason: VaultRequestTypeLimitReached", headers={"Retry-After": str(retry_after)})
 
 
 def disabled(kind: str, operation: str) -> KeyVaultError:

@@ -1,4 +1,4 @@
-"""In-memory objects of the vault: versioned collections with soft delete, and their attributes.
+"""In-memory objects of the vault: versioned collections with (asynchronous) soft delete, and their attributes.
 
 Names are case-insensitive in Key Vault, so collections are keyed by the lower-cased name and
 keep the spelling the object was first created with. The latest version is the newest one,
@@ -8,10 +8,18 @@ enabled or not, as in Azure. Callers hold the service lock.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from devstack.keyvault.errors import bad_parameter, deleted_but_recoverable, deleted_not_found, not_found
+from devstack.keyvault.errors import (
+    bad_parameter,
+    being_deleted,
+    deleted_but_recoverable,
+    deleted_not_found,
+    not_found,
+)
+from devstack.keyvault.paging import SortedKeys
 from devstack.keyvault.service import RECOVERABLE_DAYS, RECOVERY_LEVEL
 
 T = TypeVar("T")
@@ -78,10 +86,11 @@ class Versioned(Generic[T]):
 
 @dataclass
 class Deleted(Generic[T]):
-    """A soft-deleted object, recoverable until purged."""
+    """A soft-deleted object: being deleted for a while after `started`, then recoverable until purged."""
 
     item: Versioned[T]
     deleted_date: int
+    started: float  # service clock
 
     def deleted_json(self, vault: str, collection: str) -> dict[str, Any]:
         return {"recoveryId": f"{vault}/{collection}/{self.item.name}", "deletedDate": self.deleted_date,
@@ -89,12 +98,20 @@ class Deleted(Generic[T]):
 
 
 class Collection(Generic[T]):
-    """Live and soft-deleted objects of one kind (`secret` or `certificate`)."""
+    """Live and soft-deleted objects of one kind (`secret` or `certificate`), each with a sorted index.
 
-    def __init__(self, kind: str) -> None:
+    Soft delete is asynchronous, as in Azure: right after a DELETE the object is neither live nor
+    listed as deleted, and reusing, purging or recovering its name answers 409 ObjectIsBeingDeleted.
+    `delay()` is how long deletes take (a test control; changing it also moves deletes in progress).
+    """
+
+    def __init__(self, kind: str, delay: Callable[[], float]) -> None:
         self.kind = kind
+        self.delay = delay
         self.live: dict[str, Versioned[T]] = {}
         self.deleted: dict[str, Deleted[T]] = {}
+        self.live_index = SortedKeys()
+        self.deleted_index = SortedKeys()
 
     def find(self, name: str, version: str = "") -> tuple[Versioned[T], str, T]:
         """The object and the requested version (the latest when `version` is empty)."""
@@ -104,41 +121,70 @@ class Collection(Generic[T]):
         chosen, value = (version, item.versions[version]) if version else item.latest()
         return item, chosen, value
 
-    def add_version(self, name: str, value: T) -> tuple[Versioned[T], str]:
+    def add_version(self, name: str, value: T, now: float) -> tuple[Versioned[T], str]:
         """Store a new version under a fresh id."""
         version = new_version_id()
-        return self.put_version(name, version, value), version
+        return self.put_version(name, version, value, now), version
 
-    def put_version(self, name: str, version: str, value: T) -> Versioned[T]:
+    def put_version(self, name: str, version: str, value: T, now: float) -> Versioned[T]:
         """Store a version under a given id (a certificate and its secret share ids); refuse deleted names."""
-        if name.lower() in self.deleted:
-            raise deleted_but_recoverable(self.kind, name)
-        item = self.live.setdefault(name.lower(), Versioned(name))
+        self.refuse_if_deleted(name, now)
+        item = self.live.get(name.lower())
+        if item is None:
+            item = self.live[name.lower()] = Versioned(name)
+            self.live_index.add(name.lower())
         item.versions[version] = value
         return item
 
-    def delete(self, name: str, now: int) -> Deleted[T]:
+    def refuse_if_deleted(self, name: str, now: float) -> None:
+        """409: a deleted name cannot be reused, while being deleted nor while recoverable."""
+        gone = self.deleted.get(name.lower())
+        if gone is not None:
+            raise deleted_but_recoverable(self.kind, name) if self.ready(gone, now) else being_deleted(self.kind)
+
+    def ready(self, gone: Deleted[T], now: float) -> bool:
+        """Whether the delete has completed: the deleted object is visible and recoverable."""
+        return now >= gone.started + self.delay()
+
+    def delete(self, name: str, deleted_date: int, now: float) -> Deleted[T]:
         item, _, _ = self.find(name)
         del self.live[name.lower()]
-        gone = Deleted(item, now)
+        self.live_index.remove(name.lower())
+        gone = Deleted(item, deleted_date, now)
         self.deleted[name.lower()] = gone
+        self.deleted_index.add(name.lower())
         return gone
 
-    def find_deleted(self, name: str) -> Deleted[T]:
+    def find_deleted(self, name: str, now: float) -> Deleted[T]:
+        """A deleted object that is visible (its delete has completed); 404 otherwise."""
         gone = self.deleted.get(name.lower())
-        if gone is None:
+        if gone is None or not self.ready(gone, now):
             raise deleted_not_found(self.kind, name)
         return gone
 
-    def recover(self, name: str) -> Versioned[T]:
-        gone = self.find_deleted(name)
-        del self.deleted[name.lower()]
+    def _settled_deleted(self, name: str, now: float) -> Deleted[T]:
+        """For purge and recover: 404 when never deleted, 409 while the delete is in progress."""
+        gone = self.deleted.get(name.lower())
+        if gone is None:
+            raise deleted_not_found(self.kind, name)
+        if not self.ready(gone, now):
+            raise being_deleted(self.kind)
+        return gone
+
+    def recover(self, name: str, now: float) -> Versioned[T]:
+        gone = self._settled_deleted(name, now)
+        self._forget_deleted(name)
         self.live[name.lower()] = gone.item
+        self.live_index.add(name.lower())
         return gone.item
 
-    def purge(self, name: str) -> None:
-        self.find_deleted(name)
+    def purge(self, name: str, now: float) -> None:
+        self._settled_deleted(name, now)
+        self._forget_deleted(name)
+
+    def _forget_deleted(self, name: str) -> None:
         del self.deleted[name.lower()]
+        self.deleted_index.remove(name.lower())
 
 
 MAX_TAGS = 15

@@ -8,7 +8,8 @@ from typing import Any
 from devstack.httpbase import Request, Response
 from devstack.keyvault.errors import bad_parameter, disabled, managed_by_key_vault
 from devstack.keyvault.model import Attributes, Collection, Deleted, Versioned, content_type_from, tags_from
-from devstack.keyvault.service import KeyVaultService, json_object, object_name, page, vault_url
+from devstack.keyvault.paging import SortedKeys, page
+from devstack.keyvault.service import KeyVaultService, json_object, object_name, vault_url
 
 MAX_VALUE_BYTES = 25 * 1024
 _NAME = r"(?P<name>[^/]+)"
@@ -100,7 +101,7 @@ class SecretsApi:
         secret.attributes.apply(body.get("attributes"))
         with self.service.lock:
             self._refuse_if_managed(name, "set")
-            item, version = self.store.add_version(name, secret)
+            item, version = self.store.add_version(name, secret, self.service.now())
         return Response(200, secret_json(vault_url(request), item.name, version, secret, with_value=True))
 
     def get(self, request: Request) -> Response:
@@ -127,52 +128,59 @@ class SecretsApi:
 
     def list_secrets(self, request: Request) -> Response:
         vault = vault_url(request)
+
+        def render(key: str) -> dict[str, Any]:
+            item = self.store.live[key]
+            return _item_json(f"{vault}/secrets/{item.name}", item.latest()[1])
+
         with self.service.lock:
-            rows = [(key, _item_json(f"{vault}/secrets/{item.name}", item.latest()[1]))
-                    for key, item in self.store.live.items()]
-        return Response(200, page(request, rows))
+            return Response(200, page(request, vault, self.store.live_index, render))
 
     def list_versions(self, request: Request) -> Response:
         name = object_name(request)
         vault = vault_url(request)
         with self.service.lock:
             item, _, _ = self.store.find(name)
-            rows = [(version, _item_json(f"{vault}/secrets/{item.name}/{version}", secret))
-                    for version, secret in item.versions.items()]
-        return Response(200, page(request, rows))
+            return Response(200, page(request, vault, SortedKeys(item.versions), lambda version: _item_json(
+                f"{vault}/secrets/{item.name}/{version}", item.versions[version])))
 
     def delete(self, request: Request) -> Response:
         name = object_name(request)
         with self.service.lock:
             self._refuse_if_managed(name, "delete")
-            gone = self.store.delete(name, self.service.now_seconds())
+            gone = self.store.delete(name, self.service.now_seconds(), self.service.now())
             return Response(200, _deleted_json(vault_url(request), gone))
 
     def get_deleted(self, request: Request) -> Response:
         name = object_name(request)
         with self.service.lock:
-            return Response(200, _deleted_json(vault_url(request), self.store.find_deleted(name)))
+            return Response(200, _deleted_json(vault_url(request), self.store.find_deleted(name, self.service.now())))
 
     def list_deleted(self, request: Request) -> Response:
         vault = vault_url(request)
+        now = self.service.now()
+
+        def render(key: str) -> dict[str, Any]:
+            gone = self.store.deleted[key]
+            return {**_item_json(f"{vault}/secrets/{gone.item.name}", gone.item.latest()[1]),
+                    **gone.deleted_json(vault, "deletedsecrets")}
+
         with self.service.lock:
-            rows = [(key, {**_item_json(f"{vault}/secrets/{gone.item.name}", gone.item.latest()[1]),
-                           **gone.deleted_json(vault, "deletedsecrets")})
-                    for key, gone in self.store.deleted.items()]
-        return Response(200, page(request, rows))
+            return Response(200, page(request, vault, self.store.deleted_index, render,
+                                      accept=lambda key: self.store.ready(self.store.deleted[key], now)))
 
     def purge(self, request: Request) -> Response:
         name = object_name(request)
         with self.service.lock:
             self._refuse_if_managed(name, "purge", deleted=True)
-            self.store.purge(name)
+            self.store.purge(name, self.service.now())
         return Response(204)
 
     def recover(self, request: Request) -> Response:
         name = object_name(request)
         with self.service.lock:
             self._refuse_if_managed(name, "recover", deleted=True)
-            item: Versioned[SecretVersion] = self.store.recover(name)
+            item: Versioned[SecretVersion] = self.store.recover(name, self.service.now())
             version, latest = item.latest()
             return Response(200, secret_json(vault_url(request), item.name, version, latest, with_value=False))
 

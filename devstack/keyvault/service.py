@@ -1,14 +1,18 @@
-"""Key Vault's protocol around every operation: challenge auth, api-version, names, bodies, paging.
+"""Key Vault's protocol around every operation: challenge auth, api-version, limits, names, bodies.
 
 The real SecretClient/CertificateClient first send a request without a token and learn from the
 401 challenge where to get one; we answer that challenge the way Azure does, then check the
 devstack bearer token. Challenges are counted as `auth.challenge`, not as the operation.
+
+The challenge names the vault's parent domain as its resource, as Azure does: a vault at
+`<name>.vault.azure.net` challenges with `https://vault.azure.net`, and the SDK checks that the
+vault's host ends with "." + that domain. This vault is addressed as `https://127.0.0.1:<port>/`,
+so its challenge names `https://0.0.1:<port>` (the host minus its first label) and it accepts only
+tokens minted for that audience. The SDK's check therefore runs, unchanged, and passes.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from typing import Any
 
@@ -19,24 +23,28 @@ from devstack.authz.keyvault import KeyVaultAuthorizer
 from devstack.authz.store import RoleStore
 from devstack.httpbase import CONTROL_PREFIX, Request, Response, Service
 from devstack.keyvault.errors import KeyVaultError, bad_parameter
+from devstack.keyvault.limits import vault_limiter, vault_throttle
 
 TENANT_ID = "00000000-0000-4000-8000-000000000de5"  # any GUID: the devstack identity ignores tenants
 AUTHORITY = f"https://login.microsoftonline.com/{TENANT_ID}"
-RESOURCE = "https://vault.azure.net"
-API_VERSIONS = ("7.5", "7.6", "2025-07-01")
+# Served API versions, oldest first; azure-keyvault-secrets/-certificates 4.12 send 2026-04-01.
+API_VERSIONS = ("7.5", "7.6", "2025-07-01", "2026-03-01-preview", "2026-04-01")
 NAME = re.compile(r"^[0-9a-zA-Z-]{1,127}$")
-MAX_PAGE_SIZE = 25
 RECOVERY_LEVEL = "Recoverable+Purgeable"
 RECOVERABLE_DAYS = 90
+# How long a delete takes before the deleted object shows: a 2026 recording saw 404 for 2-4 s.
+SOFT_DELETE_SECONDS = 3.0
 
 
 class KeyVaultService(Service):
-    """A Service whose requests pass Key Vault's authentication and api-version gates first."""
+    """A Service whose requests pass Key Vault's authentication, api-version and limit gates first."""
 
     def __init__(self, signing_key: str, roles: RoleStore) -> None:
         super().__init__("keyvault")
         self._signing_key = signing_key
         self._authz = KeyVaultAuthorizer(roles)
+        self.limits = self.limiter = vault_limiter()
+        self.soft_delete_seconds = SOFT_DELETE_SECONDS
 
     def dispatch(self, request: Request) -> Response:
         if request.path.startswith(CONTROL_PREFIX):
@@ -44,20 +52,23 @@ class KeyVaultService(Service):
         try:
             self._authenticate(request)
             _check_api_version(request)
+            vault_throttle(self, request)
             return super().dispatch(request)
         except KeyVaultError as error:
-            return error.response(_challenge_headers() if error.status == 401 else None)
+            return error.response()
 
     def _authenticate(self, request: Request) -> None:
         """Missing token: the discovery challenge. Bad token or wrong audience: 401 as well."""
         authorization = request.headers.get("authorization")
+        challenge = {"WWW-Authenticate": f'Bearer authorization="{AUTHORITY}", resource="{resource_of(request)}"'}
         if not authorization:
-            self._count("auth.challenge")
-            raise KeyVaultError(401, "Unauthorized", "AKV10000: Request is missing a Bearer or PoP token.")
-        reason = bearer.verify(self._signing_key, authorization) or _audience_problem(authorization)
+            self.count("auth.challenge")
+            raise KeyVaultError(401, "Unauthorized", "AKV10000: Request is missing a Bearer, PoP, or MTLS_POP token.",
+                                headers=challenge)
+        reason = bearer.verify(self._signing_key, authorization) or _audience_problem(authorization, request)
         if reason:
-            self._count("auth.rejected")
-            raise KeyVaultError(401, "Unauthorized", f"AKV10032: {reason}")
+            self.count("auth.rejected")
+            raise KeyVaultError(401, "Unauthorized", f"AKV10032: {reason}", headers=challenge)
 
     def authorize(self, request: Request, operation: str) -> None:
         """Azure RBAC for the operation's data action (403 ForbiddenByRbac): devstack.authz.keyvault."""
@@ -65,7 +76,7 @@ class KeyVaultService(Service):
         if message is not None:
             raise KeyVaultError(403, "Forbidden", message, "ForbiddenByRbac")
 
-    def _count(self, what: str) -> None:
+    def count(self, what: str) -> None:
         with self.lock:
             self.counters[what] += 1
 
@@ -73,17 +84,37 @@ class KeyVaultService(Service):
         """Key Vault timestamps are whole epoch seconds, on the test-controlled clock."""
         return int(self.now())
 
+    def control_extension(self, what: str, request: Request) -> Response:
+        """`soft-delete` (GET, POST {"seconds": N}): how long deletes take, those in progress included."""
+        if what != "soft-delete":
+            return super().control_extension(what, request)
+        if request.method == "POST":
+            seconds = request.json().get("seconds")
+            if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 0 <= seconds <= 3600:
+                raise ValueError("seconds must be a number between 0 and 3600")
+            self.soft_delete_seconds = float(seconds)
+        return Response(200, {"seconds": self.soft_delete_seconds})
 
-def _challenge_headers() -> dict[str, str]:
-    return {"WWW-Authenticate": f'Bearer authorization="{AUTHORITY}", resource="{RESOURCE}"'}
+
+def resource_of(request: Request) -> str:
+    """The challenge resource for the host the client addressed: its parent domain, port kept.
+
+    `127.0.0.1:8443` -> `https://0.0.1:8443`, as `kv.vault.azure.net` -> `https://vault.azure.net`.
+    A host without a parent (`localhost`) gets itself, which the SDK's check refuses, as in Azure.
+    """
+    host = request.headers.get("host") or "127.0.0.1"
+    name, colon, port = host.rpartition(":") if host.count(":") == 1 else (host, "", "")
+    parent = name.split(".", 1)[1] if "." in name else name
+    return f"https://{parent}{colon}{port}"
 
 
-def _audience_problem(authorization: str) -> str | None:
+def _audience_problem(authorization: str, request: Request) -> str | None:
     """The signature is already verified; a token minted for another resource is still refused."""
-    claims = jwt.decode(authorization.removeprefix("Bearer "), options={"verify_signature": False})
+    claims: dict[str, Any] = jwt.decode(authorization.removeprefix("Bearer "), options={"verify_signature": False})
     audience = str(claims.get("aud", "")).rstrip("/")
-    if audience != RESOURCE:
-        return f"Invalid audience. Expected {RESOURCE}, found: {audience or '(none)'}."
+    expected = resource_of(request)
+    if audience != expected:
+        return f"Invalid audience. Expected {expected}, found: {audience or '(none)'}."
     return None
 
 
@@ -118,39 +149,3 @@ def json_object(request: Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise bad_parameter("The request body must be a JSON object.")
     return body
-
-
-def page(request: Request, rows: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
-    """One page of `rows` (sort key, item) after the request's `$skiptoken`, with Key Vault's nextLink."""
-    size = _page_size(request)
-    after = _decode_skiptoken(request.query.get("$skiptoken"))
-    remaining = sorted((row for row in rows if after is None or row[0] > after), key=lambda row: row[0])
-    chosen = remaining[:size]
-    next_link = None
-    if len(remaining) > size:
-        token = _encode_skiptoken(chosen[-1][0])
-        next_link = (f"{vault_url(request)}{request.path}?api-version={request.query['api-version']}"
-                     f"&$skiptoken={token}&maxresults={size}")
-    return {"value": [item for _, item in chosen], "nextLink": next_link}
-
-
-def _page_size(request: Request) -> int:
-    raw = request.query.get("maxresults")
-    if raw is None:
-        return MAX_PAGE_SIZE
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE_SIZE:
-        raise bad_parameter(f"Invalid maxresults {raw}: it must be between 1 and {MAX_PAGE_SIZE}.")
-    return int(raw)
-
-
-def _encode_skiptoken(key: str) -> str:
-    return base64.urlsafe_b64encode(key.encode()).decode().rstrip("=")
-
-
-def _decode_skiptoken(token: str | None) -> str | None:
-    if token is None:
-        return None
-    try:
-        return base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError):
-        raise bad_parameter("The $skiptoken is not valid.") from None

@@ -44,14 +44,6 @@ PROBE_SECRET = "rotator-doctor-write-probe"
 DOCKERCONFIG_CONTENT_TYPE = "application/vnd.docker.dockerconfigjson"
 
 
-def client_options(api_version: str | None, verify_challenge_resource: bool) -> dict[str, object]:
-    """Key Vault client options from settings: the API version pin and the challenge check."""
-    options: dict[str, object] = {"verify_challenge_resource": verify_challenge_resource}
-    if api_version:
-        options["api_version"] = api_version
-    return options
-
-
 def vault_name(vault_url: str) -> str:
     """What `az keyvault ... --vault-name` takes: the first label of the vault's host (the host itself for an IP)."""
     host = urlsplit(vault_url).hostname or vault_url
@@ -65,14 +57,12 @@ def vault_name(vault_url: str) -> str:
 class Vault:
     """Adapter over SecretClient: `rotator.core.model` objects in and out, never a logged value."""
 
-    def __init__(self, credential: TokenCredential, vault_url: str, api_version: str | None,
-                 verify_challenge_resource: bool, bounds: TimeBounds = DEFAULT_BOUNDS) -> None:
+    def __init__(self, credential: TokenCredential, vault_url: str, bounds: TimeBounds = DEFAULT_BOUNDS) -> None:
+        """The SDK's defaults (its API version, its check of the vault's auth challenge), with our time bounds."""
         from azure.keyvault.secrets import SecretClient
 
         self.name = vault_name(vault_url)
-        self._client: SecretClient = SecretClient(
-            vault_url, credential, **client_options(api_version, verify_challenge_resource),
-            **bounds.client_options("Key Vault"))
+        self._client: SecretClient = SecretClient(vault_url, credential, **bounds.client_options("Key Vault"))
 
     def listing(self) -> dict[str, SecretState]:
         """Every live secret by lowercase name, the rotator's and anyone else's: one paged listing, no values.

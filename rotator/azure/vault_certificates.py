@@ -17,7 +17,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from rotator.azure.bounds import DEFAULT_BOUNDS, TimeBounds
-from rotator.azure.vault import client_options
 from rotator.core.model import TAG_REGISTRY, TAG_TOKEN
 
 if TYPE_CHECKING:
@@ -36,13 +35,11 @@ class VaultCertificate:
 
 
 class VaultCertificates:
-    def __init__(self, credential: TokenCredential, vault_url: str, api_version: str | None,
-                 verify_challenge_resource: bool, bounds: TimeBounds = DEFAULT_BOUNDS) -> None:
+    def __init__(self, credential: TokenCredential, vault_url: str, bounds: TimeBounds = DEFAULT_BOUNDS) -> None:
+        """The SDK's defaults, like the secrets adapter, with our time bounds."""
         from azure.keyvault.certificates import CertificateClient
 
-        self._client: CertificateClient = CertificateClient(
-            vault_url, credential, **client_options(api_version, verify_challenge_resource),
-            **bounds.client_options("Key Vault"))
+        self._client: CertificateClient = CertificateClient(vault_url, credential, **bounds.client_options("Key Vault"))
 
     def tagged(self) -> Iterator[VaultCertificate]:
         """Every certificate mapped to a token: one paged listing."""

@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from devstack.control import AcrControl, Control, operator_credential, password_spec, token_spec
 from devstack.functions_host import LocalServer, serve, start_in_thread
 from devstack.seeding import manage_in_vault
-from devstack.stack import KEYVAULT_API_VERSION, Stack
+from devstack.stack import Stack
 from rotator.core.model import TAG_REGISTRY, TAG_SLOT, TAG_TOKEN, PasswordName, secret_name
 from tests.certs import pem as pem  # pem, pkcs8, thumbprint: re-exported for the e2e tests
 from tests.certs import pkcs8 as pkcs8
@@ -123,11 +123,10 @@ def world(stack: Stack) -> Iterator[World]:
     The test's own Key Vault clients act as the stack's operator: importing certificates is not the app's job."""
     credential = operator_credential()
     vault_url = os.environ["ROTATOR_VAULT_URL"]
-    options: dict[str, Any] = {"api_version": KEYVAULT_API_VERSION, "verify_challenge_resource": False}
     acr = AcrControl(stack.url("acr"), verify=str(stack.ca_file))
     registry = E2E_REGISTRY
-    world = World(stack, acr, SecretClient(vault_url, credential, **options),
-                  CertificateClient(vault_url, credential, **options), registry, "")
+    world = World(stack, acr, SecretClient(vault_url, credential), CertificateClient(vault_url, credential),
+                  registry, "")
     world.registry_id = world.seed_registry(registry)
     with registries_setting(world.registry_id):
         yield world

@@ -31,13 +31,6 @@ RELAXATIONS: Mapping[str, Relaxation] = {
     "ROTATOR_ARM_ENDPOINT": Relaxation(
         "the ARM endpoint; devstack points it at the ACR simulator, Azure needs the cloud's own endpoint",
         ("environment().resourceManager", "'https://management.azure.com'")),
-    "ROTATOR_KEYVAULT_API_VERSION": Relaxation(
-        "empty means the SDK's default API version, which Key Vault serves; only the stand-in vault needs a pin",
-        ("''",)),
-    "ROTATOR_KEYVAULT_VERIFY_CHALLENGE_RESOURCE": Relaxation(
-        "the check that Key Vault's auth challenge names the vault's own domain must stay on in Azure; "
-        "only the stand-in vault, which is not under vault.azure.net, turns it off",
-        ("'true'",)),
 }
 
 

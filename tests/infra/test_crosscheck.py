@@ -78,11 +78,11 @@ def test_a_setting_the_code_does_not_read_is_reported(templates: Templates) -> N
 
 
 def test_a_relaxation_set_to_its_devstack_value_is_reported(templates: Templates) -> None:
-    main = mutated(templates[MAIN], "var rotatorSettings = {\n",
-                   "var rotatorSettings = {\n  ROTATOR_KEYVAULT_VERIFY_CHALLENGE_RESOURCE: 'false'\n")
+    main = mutated(templates[MAIN], "ROTATOR_ARM_ENDPOINT: environment().resourceManager",
+                   "ROTATOR_ARM_ENDPOINT: 'https://127.0.0.1:8443'")
     differences = setting_differences(settings_of(templates, main), SETTING_NAMES)
     assert len(differences) == 1
-    assert differences[0].startswith("ROTATOR_KEYVAULT_VERIFY_CHALLENGE_RESOURCE: set in Bicep to 'false'")
+    assert differences[0].startswith("ROTATOR_ARM_ENDPOINT: set in Bicep to 'https://127.0.0.1:8443'")
 
 
 def test_each_relaxation_allows_the_code_default() -> None:

@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 import pytest
+import requests
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 
 from devstack.control import password_spec, token_spec
@@ -53,7 +54,7 @@ def test_token_create_polls_the_operation_until_succeeded(arm: ArmStandIn) -> No
     status, headers, body = answers[0]
     assert status == 201
     assert body["properties"]["provisioningState"] == "Creating"
-    assert "/tokens/pipeline-token/operationStatuses/tokens-" in headers["Azure-AsyncOperation"]
+    assert "/tokens/pipeline-token/operationStatuses/token-" in headers["Azure-AsyncOperation"]
     assert headers["Retry-After"] == "0"
     polls = [body for status, _, body in answers[1:] if body and "status" in body]
     assert [p["status"] for p in polls] == ["InProgress", "InProgress", "Succeeded"]
@@ -71,31 +72,21 @@ def test_real_retry_after_costs_nothing_when_the_first_poll_finishes(arm: ArmSta
     assert time.monotonic() - started < 5
 
 
-def test_generate_credentials_refuses_a_token_that_is_not_succeeded(arm: ArmStandIn) -> None:
+def test_a_token_still_creating_reads_creating_until_its_operation_ends(arm: ArmStandIn) -> None:
+    """No recording shows generateCredentials refusing a token that is not Succeeded: the stand-in does
+    not refuse it (the rotator skips such tokens itself); reads show the state until the operation ends."""
     arm.control.seed("sdkreg03", tokens=[])
-    arm.control.settings(polls_to_finish=1000, seconds_to_finish=None)
+    arm.control.settings(polls_to_finish=1000, seconds_to_finish=30)
     client = arm.client()
     client.tokens.begin_create(RESOURCE_GROUP, "sdkreg03", "slow-token",
                                {"properties": {"scopeMapId": _scope_map_id("sdkreg03")}}, polling=False)
     assert client.tokens.get(RESOURCE_GROUP, "sdkreg03", "slow-token").properties.provisioning_state == "Creating"
-    with pytest.raises(ResourceExistsError) as refused:
-        client.registries.begin_generate_credentials(
-            RESOURCE_GROUP, "sdkreg03", {"tokenId": _token_id("sdkreg03", "slow-token"), "name": "password1"})
-    assert refused.value.status_code == 409
-    assert arm.control.token_passwords("sdkreg03", "slow-token") == {}
+    result = client.registries.begin_generate_credentials(
+        RESOURCE_GROUP, "sdkreg03", {"tokenId": _token_id("sdkreg03", "slow-token"), "name": "password1"}).result()
+    assert [p.name for p in result.passwords or []] == ["password1"]
 
-    arm.control.settings(polls_to_finish=1000, seconds_to_finish=30)
     arm.control.set_clock_offset(31)  # the operation ends on its own after its time
     assert client.tokens.get(RESOURCE_GROUP, "sdkreg03", "slow-token").properties.provisioning_state == "Succeeded"
-    client.registries.begin_generate_credentials(
-        RESOURCE_GROUP, "sdkreg03", {"tokenId": _token_id("sdkreg03", "slow-token"), "name": "password1"}).result()
-
-
-def test_a_seeded_token_held_in_updating_refuses_generate_credentials(arm: ArmStandIn) -> None:
-    arm.control.seed("sdkreg04", tokens=[token_spec("stuck-token", provisioning_state="Updating")])
-    with pytest.raises(ResourceExistsError):
-        arm.client().registries.begin_generate_credentials(
-            RESOURCE_GROUP, "sdkreg04", {"tokenId": _token_id("sdkreg04", "stuck-token")})
 
 
 # -- generateCredentials ------------------------------------------------------------------
@@ -260,13 +251,20 @@ def test_patching_an_unknown_token_is_404(arm: ArmStandIn) -> None:
     assert "tokens/missing-token" in str(missing.value)
 
 
-def test_token_delete_then_gone(arm: ArmStandIn) -> None:
-    arm.control.seed("sdkreg14", tokens=[token_spec("old-token")])
-    assert arm.raw("DELETE", f"{registry_path('sdkreg14')}/tokens/old-token").status_code == 200
+def test_token_delete_answers_202_location_then_gone(arm: ArmStandIn) -> None:
+    arm.control.seed("sdkreg14", tokens=[token_spec("old-token"), token_spec("sdk-token")])
+    deleted = arm.raw("DELETE", f"{registry_path('sdkreg14')}/tokens/old-token")
+    assert deleted.status_code == 202 and deleted.content == b""
+    assert deleted.headers["Retry-After"] == "10"
+    location = deleted.headers["Location"]
+    assert "/providers/Microsoft.ContainerRegistry/locations/WESTUS/operationResults/token-" in location
+    poll = requests.get(location, headers=arm.bearer_header(), verify=str(arm.ca_file), timeout=10)
+    assert (poll.status_code, poll.content) == (200, b"")
     assert arm.raw("DELETE", f"{registry_path('sdkreg14')}/tokens/old-token").status_code == 204
-    arm.client().tokens.begin_delete(RESOURCE_GROUP, "sdkreg14", "old-token").result()  # 204 is fine for the SDK
+
+    arm.client().tokens.begin_delete(RESOURCE_GROUP, "sdkreg14", "sdk-token").result()  # the SDK follows Location
     with pytest.raises(ResourceNotFoundError):
-        arm.client().tokens.get(RESOURCE_GROUP, "sdkreg14", "old-token")
+        arm.client().tokens.get(RESOURCE_GROUP, "sdkreg14", "sdk-token")
 
 
 def test_a_scope_map_in_use_cannot_be_deleted(arm: ArmStandIn) -> None:
@@ -277,7 +275,8 @@ def test_a_scope_map_in_use_cannot_be_deleted(arm: ArmStandIn) -> None:
     client.tokens.begin_delete(RESOURCE_GROUP, "sdkreg15", "user-token").result()
     client.scope_maps.begin_delete(RESOURCE_GROUP, "sdkreg15", "seed-pull").result()
     names = {s.name for s in client.scope_maps.list(RESOURCE_GROUP, "sdkreg15")}
-    assert names == {"_repositories_admin", "_repositories_pull", "_repositories_push"}
+    assert names == {"_repositories_admin", "_repositories_pull", "_repositories_push",
+                     "_repositories_pull_metadata_read", "_repositories_push_metadata_write"}
 
 
 def test_seeded_states_read_back_through_the_sdk(arm: ArmStandIn) -> None:
@@ -316,10 +315,11 @@ def test_throttled_generate_credentials_regenerates_once(arm: ArmStandIn) -> Non
     assert result.passwords[0].value != seeded.token("ci-token").password("password1").value
 
 
-def test_registry_create_is_long_running(arm: ArmStandIn) -> None:
+def test_registry_create_answers_succeeded_at_once(arm: ArmStandIn) -> None:
+    """Recorded in 2020 and 2026: the registry PUT answers 200 Succeeded, no operation to poll."""
     arm.control.settings(polls_to_finish=2, retry_after=0)
     registry = arm.create_registry("lroregistry01")
     assert registry.properties.provisioning_state == "Succeeded"
-    assert arm.control.count("registries.operationStatus") == 2
+    assert arm.control.count("registries.operationStatus") == 0
     assert registry.id == registry_path("lroregistry01")
     assert SUBSCRIPTION in registry.id

@@ -24,7 +24,7 @@ import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from devstack import processes, tls
+from devstack import bearer, processes, tls
 from devstack.acr import registry_backend
 from devstack.acr.dataplane import (
     LoginService,
@@ -38,6 +38,7 @@ from devstack.acr.dataplane import (
     serve_login,
     to_backend_target,
 )
+from devstack.acr.oauth import NULL_USER, UNAUTHORIZED_MESSAGE
 from devstack.skopeo import Skopeo
 from tests.integration._dataplane_helpers import (
     OciImage,
@@ -93,6 +94,7 @@ class Plane:
 def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("dataplane")
     (directory / "tls").mkdir()
+    bearer.create_key(directory)  # the stack's identity endpoint key: Entra tokens for /oauth2/exchange
     return directory
 
 
@@ -208,7 +210,7 @@ def test_docker_login_flow_yields_a_jwt_the_registry_trusts(reg1: Plane, book: T
     response = reg1.token("puller", P2)  # docker login asks for no scope
     assert response.status_code == 200, response.text
     body = response.json()
-    assert body["access_token"] == body["token"]
+    assert list(body) == ["access_token"]  # ACR answers only the access token (AAD-OAuth.md, recordings)
 
     config = registry_backend.load_backend(state_dir)
     cert = x509.load_pem_x509_certificate(config.signing_cert.read_bytes())
@@ -256,9 +258,58 @@ def test_refused_logins_get_401_without_echoing_the_password(reg1: Plane, book: 
     else:
         response = reg1.token(user, password, "repository:hello-world:pull")
     assert response.status_code == 401
-    assert response.json()["error"]["code"] == "Unauthorized"
+    assert response.json() == {"errors": [{"code": "UNAUTHORIZED", "message": UNAUTHORIZED_MESSAGE}]}
     assert password not in response.text
     assert _denials(reg1) == {reason: 1}
+
+
+def exchange(plane: Plane, access_token: str, grant_type: str = "access_token") -> requests.Response:
+    return plane.request("POST", "/oauth2/exchange", data={
+        "grant_type": grant_type, "service": plane.server, "tenant": "t", "access_token": access_token})
+
+
+def test_exchange_then_refresh_token_grants_what_was_asked(reg1: Plane, state_dir: Path) -> None:
+    """ACR's AAD-OAuth flow: Entra token -> ACR refresh token -> ACR access token (POST forms)."""
+    entra, _ = bearer.issue(bearer.load_key(state_dir), "https://management.azure.com")
+    exchanged = exchange(reg1, entra)
+    assert exchanged.status_code == 200, exchanged.text
+    assert list(exchanged.json()) == ["refresh_token"]
+    refresh_token = exchanged.json()["refresh_token"]
+    assert jwt.decode(refresh_token, options={"verify_signature": False})["grant_type"] == "refresh_token"
+
+    issued = reg1.request("POST", "/oauth2/token", data=[
+        ("grant_type", "refresh_token"), ("service", reg1.server), ("scope", "repository:hello-world:pull"),
+        ("scope", "repository:other:push"), ("refresh_token", refresh_token)])
+    assert issued.status_code == 200, issued.text
+    claims = jwt.decode(issued.json()["access_token"], options={"verify_signature": False})
+    assert claims["access"] == [{"type": "repository", "name": "devreg1/hello-world", "actions": ["pull"]},
+                                {"type": "repository", "name": "devreg1/other", "actions": ["push"]}]
+
+    docker_login = reg1.token(NULL_USER, refresh_token, "repository:hello-world:pull")  # the null GUID user
+    assert docker_login.status_code == 200, docker_login.text
+
+
+@pytest.mark.parametrize("case", ["foreign signature", "vault audience", "another login server"])
+def test_refused_exchanges_and_refresh_tokens_get_acr_401(planes: dict[str, Plane], state_dir: Path,
+                                                          case: str) -> None:
+    reg1, reg2 = planes["devreg1"], planes["devreg2"]
+    key = bearer.load_key(state_dir)
+    if case == "another login server":
+        refresh_token = exchange(reg2, bearer.issue(key, "https://management.azure.com")[0]).json()["refresh_token"]
+        response = reg1.request("POST", "/oauth2/token", data={
+            "grant_type": "refresh_token", "service": reg1.server, "refresh_token": refresh_token})
+    else:
+        signer, audience = ("x" * 64, "https://management.azure.com") if case == "foreign signature" else (
+            key, "https://vault.azure.net")
+        response = exchange(reg1, bearer.issue(signer, audience)[0])
+    assert response.status_code == 401
+    assert response.json() == {"errors": [{"code": "UNAUTHORIZED", "message": UNAUTHORIZED_MESSAGE}]}
+
+
+def test_deprecated_exchange_grants_are_refused(reg1: Plane, state_dir: Path) -> None:
+    entra, _ = bearer.issue(bearer.load_key(state_dir), "https://management.azure.com")
+    assert exchange(reg1, entra, grant_type="refresh_token").status_code == 400
+    assert reg1.request("POST", "/oauth2/exchange", json={"grant_type": "access_token"}).status_code == 400
 
 
 def test_bad_token_requests_get_400(reg1: Plane, book: TokenBook) -> None:

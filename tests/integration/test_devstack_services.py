@@ -20,10 +20,6 @@ from rotator.core.resource_ids import RegistryId
 from tests.certs import pem, pkcs8, self_signed, thumbprint
 
 
-def keyvault_options(stack: Stack) -> dict[str, object]:
-    return {"api_version": stack.env["ROTATOR_KEYVAULT_API_VERSION"], "verify_challenge_resource": False}
-
-
 def test_blob_lease_acquire_conflict_renew_release(stack: Stack) -> None:
     service = BlobServiceClient.from_connection_string(stack.env["AzureWebJobsStorage"])
     container = service.get_container_client(f"leases-{uuid.uuid4().hex[:8]}")
@@ -42,7 +38,7 @@ def test_blob_lease_acquire_conflict_renew_release(stack: Stack) -> None:
 
 
 def test_secret_versions_tags_and_expiry_with_default_credential(stack: Stack) -> None:
-    client = SecretClient(stack.env["ROTATOR_VAULT_URL"], DefaultAzureCredential(), **keyvault_options(stack))
+    client = SecretClient(stack.env["ROTATOR_VAULT_URL"], DefaultAzureCredential())
     name = f"devstack-{uuid.uuid4().hex[:8]}"
     expires = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=90)
     first = client.set_secret(name, "one", tags={"acr-slot": "password1"}, content_type="text/plain",
@@ -61,12 +57,12 @@ def test_secret_versions_tags_and_expiry_with_default_credential(stack: Stack) -
 def test_certificate_import_and_public_read_back(stack: Stack) -> None:
     certificate, key = self_signed(common_name="devstack import", days=30)
     pem_bundle = pem(certificate) + pkcs8(key)
-    operator = CertificateClient(stack.env["ROTATOR_VAULT_URL"], operator_credential(), **keyvault_options(stack))
+    operator = CertificateClient(stack.env["ROTATOR_VAULT_URL"], operator_credential())
     name = f"devstack-cert-{uuid.uuid4().hex[:8]}"
     policy = CertificatePolicy(issuer_name="Self", subject="CN=devstack import",
                                content_type=CertificateContentType.pem)
     operator.import_certificate(name, pem_bundle, policy=policy)  # the app may read certificates, not import them
-    app = CertificateClient(stack.env["ROTATOR_VAULT_URL"], DefaultAzureCredential(), **keyvault_options(stack))
+    app = CertificateClient(stack.env["ROTATOR_VAULT_URL"], DefaultAzureCredential())
     read = app.get_certificate(name)
     assert bytes(read.cer or b"") == certificate.public_bytes(serialization.Encoding.DER)
     assert read.properties.x509_thumbprint == bytes.fromhex(thumbprint(certificate))

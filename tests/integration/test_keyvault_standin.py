@@ -1,25 +1,27 @@
 """The Key Vault stand-in, driven by the real azure-keyvault-secrets/-certificates clients over HTTPS.
 
-The server runs in-process on a thread; the clients get only what our product passes to the
-stand-ins (`verify_challenge_resource=False`, a pinned `api_version`, the devstack CA).
+The server runs in-process on a thread; the clients run with the SDK's defaults, as the product
+does (its API version, its check of the challenge's resource), plus the devstack CA.
 """
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
 import re
 import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import jwt
 import pytest
 import requests
 from azure.core.credentials import AccessToken
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
+from azure.core.polling import LROPoller
 from azure.keyvault.certificates import (
     CertificateClient,
     CertificateContentType,
@@ -35,12 +37,14 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from devstack import bearer, tls
+from devstack.control import VaultControl
 from devstack.httpbase import serve
 from devstack.keyvault import TENANT_ID, KeyVaultService, build_service
+from devstack.keyvault.service import SOFT_DELETE_SECONDS
 from tests.certs import PrivateKey, pem, pkcs8, self_signed, thumbprint
 
-API_VERSION = "2025-07-01"
 VERSION_ID = re.compile(r"^[0-9a-f]{32}$")
+T = TypeVar("T")
 FOREIGN_KEY = "a-signing-key-of-another-devstack-instance"
 
 
@@ -68,6 +72,9 @@ class DevstackCredential:
         return AccessToken(token, expires_on)
 
 
+SDK_API_VERSION = SecretClient("https://kv.vault.azure.net/", DevstackCredential("unused")).api_version
+
+
 @pytest.fixture(scope="module")
 def vault(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Vault]:
     state = tmp_path_factory.mktemp("keyvault")
@@ -90,17 +97,20 @@ def _no_leftover_faults(vault: Vault) -> Iterator[None]:
     yield
     vault.control("DELETE", "faults")
     vault.control("POST", "clock", {"offset_seconds": 0})
+    vault.control("POST", "soft-delete", {"seconds": SOFT_DELETE_SECONDS})
 
 
-def secret_client(vault: Vault, **kwargs: Any) -> SecretClient:
-    kwargs.setdefault("api_version", API_VERSION)
-    return SecretClient(vault.url, DevstackCredential(vault.signing_key), verify_challenge_resource=False,
-                        connection_verify=vault.ca, **kwargs)
+def secret_client(vault: Vault, url: str | None = None) -> SecretClient:
+    return SecretClient(url or vault.url, DevstackCredential(vault.signing_key), connection_verify=vault.ca)
 
 
 def certificate_client(vault: Vault) -> CertificateClient:
-    return CertificateClient(vault.url, DevstackCredential(vault.signing_key), verify_challenge_resource=False,
-                             api_version=API_VERSION, connection_verify=vault.ca)
+    return CertificateClient(vault.url, DevstackCredential(vault.signing_key), connection_verify=vault.ca)
+
+
+def resource(vault: Vault) -> str:
+    """The vault's challenge resource: its host's parent domain, as vault.azure.net is for <name>.vault.azure.net."""
+    return "https://0.0.1:" + vault.url.rstrip("/").rsplit(":", 1)[1]
 
 
 def unique(prefix: str) -> str:
@@ -118,39 +128,66 @@ def test_health_needs_no_token(vault: Vault) -> None:
 
 
 def test_request_without_token_gets_key_vault_challenge(vault: Vault) -> None:
-    response = requests.get(f"{vault.url}secrets/anything?api-version={API_VERSION}", verify=vault.ca, timeout=10)
+    response = requests.get(f"{vault.url}secrets/anything?api-version={SDK_API_VERSION}", verify=vault.ca,
+                            timeout=10)
 
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"] == (
-        f'Bearer authorization="https://login.microsoftonline.com/{TENANT_ID}", resource="https://vault.azure.net"')
+        f'Bearer authorization="https://login.microsoftonline.com/{TENANT_ID}", resource="{resource(vault)}"')
     assert response.json()["error"]["code"] == "Unauthorized"
 
 
+def test_the_sdk_default_client_passes_its_own_challenge_check(vault: Vault) -> None:
+    """No option turns the check off: the SDK itself compares the challenge's resource with the host."""
+    client = secret_client(vault)
+
+    client.set_secret(unique("checked"), "v")
+
+    assert SDK_API_VERSION == "2026-04-01"
+
+
+def test_a_host_without_parent_domain_fails_the_sdk_challenge_check(vault: Vault) -> None:
+    """The check is real: addressed as `localhost`, the vault's challenge names no parent domain of it."""
+    client = secret_client(vault, url=vault.url.replace("127.0.0.1", "localhost"))
+
+    with pytest.raises(ValueError, match="challenge resource"):
+        client.set_secret(unique("localhost"), "v")
+
+
 @pytest.mark.parametrize("token", [
-    pytest.param(lambda key: bearer.issue(FOREIGN_KEY, "https://vault.azure.net")[0], id="foreign-signature"),
-    pytest.param(lambda key: bearer.issue(key, "https://management.azure.com")[0], id="wrong-audience"),
-    pytest.param(lambda key: jwt.encode({"aud": "https://vault.azure.net", "exp": 1}, key, algorithm="HS256"),
+    pytest.param(lambda key, audience: bearer.issue(FOREIGN_KEY, audience)[0], id="foreign-signature"),
+    pytest.param(lambda key, audience: bearer.issue(key, "https://management.azure.com")[0], id="arm-audience"),
+    pytest.param(lambda key, audience: bearer.issue(key, "https://vault.azure.net")[0], id="another-vault-domain"),
+    pytest.param(lambda key, audience: jwt.encode({"aud": audience, "exp": 1}, key, algorithm="HS256"),
                  id="expired"),
 ])
 def test_invalid_token_is_refused(vault: Vault, token: Any) -> None:
-    response = requests.get(f"{vault.url}secrets?api-version={API_VERSION}", verify=vault.ca, timeout=10,
-                            headers={"Authorization": f"Bearer {token(vault.signing_key)}"})
+    response = requests.get(f"{vault.url}secrets?api-version={SDK_API_VERSION}", verify=vault.ca, timeout=10,
+                            headers={"Authorization": f"Bearer {token(vault.signing_key, resource(vault))}"})
 
     assert response.status_code == 401
     assert "WWW-Authenticate" in response.headers
 
 
-@pytest.mark.parametrize("api_version", ["7.4", None], ids=["older", "sdk-default"])
+@pytest.mark.parametrize("api_version", ["7.4", None], ids=["older", "missing"])
 def test_unserved_api_version_is_bad_parameter(vault: Vault, api_version: str | None) -> None:
-    client = secret_client(vault, api_version=api_version) if api_version else SecretClient(
-        vault.url, DevstackCredential(vault.signing_key), verify_challenge_resource=False,
-        connection_verify=vault.ca)
+    token, _ = bearer.issue(vault.signing_key, resource(vault))
+    query = f"?api-version={api_version}" if api_version else ""
+    response = requests.get(f"{vault.url}secrets/anything{query}", verify=vault.ca, timeout=10,
+                            headers={"Authorization": f"Bearer {token}"})
 
-    with pytest.raises(HttpResponseError) as refused:
-        client.get_secret("anything")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "BadParameter"
 
-    assert refused.value.status_code == 400
-    assert refused.value.error is not None and refused.value.error.code == "BadParameter"
+
+@pytest.mark.parametrize("api_version", ["2025-07-01", "2026-03-01-preview", "2026-04-01"])
+def test_current_api_versions_are_served(vault: Vault, api_version: str) -> None:
+    token, _ = bearer.issue(vault.signing_key, resource(vault))
+    response = requests.get(f"{vault.url}secrets?api-version={api_version}", verify=vault.ca, timeout=10,
+                            headers={"Authorization": f"Bearer {token}"})
+
+    assert response.status_code == 200
+    assert set(response.json()) == {"value", "nextLink"}
 
 
 def test_injected_429_with_retry_after_is_retried_by_the_sdk(vault: Vault) -> None:
@@ -162,6 +199,44 @@ def test_injected_429_with_retry_after_is_retried_by_the_sdk(vault: Vault) -> No
 
     assert client.get_secret(name).value == "value"
     assert vault.control("GET", "counters").json()["secrets.get"] == before + 2
+
+
+def test_vault_limits_answer_429_throttled_with_retry_after(vault: Vault) -> None:
+    control = VaultControl(vault.url, verify=vault.ca)
+    token, _ = bearer.issue(vault.signing_key, resource(vault))
+    headers = {"Authorization": f"Bearer {token}"}
+    before = control.throttled()
+    control.set_limits(transactions=(2, 0.1), secret_create=(1, 0.1))
+    try:
+        reads = [requests.get(f"{vault.url}secrets?api-version={SDK_API_VERSION}", headers=headers, verify=vault.ca,
+                              timeout=10) for _ in range(3)]
+        creates = [requests.put(f"{vault.url}secrets/{unique('limited')}?api-version={SDK_API_VERSION}",
+                                json={"value": "v"}, headers=headers, verify=vault.ca, timeout=10) for _ in range(2)]
+        throttled = control.throttled()
+    finally:
+        control.set_limits(reset=True)
+
+    assert [r.status_code for r in reads] == [200, 200, 429]
+    assert [r.status_code for r in creates] == [200, 429]  # creations have their own, smaller budget
+    assert reads[2].headers["Retry-After"] == "10"
+    assert reads[2].json() == {"error": {"code": "Throttled", "message": "Request was not processed because too many "
+                                         "requests were received. Reason: VaultRequestTypeLimitReached"}}
+    assert throttled - before == 2
+
+
+def test_the_sdk_absorbs_vault_throttling(vault: Vault) -> None:
+    control = VaultControl(vault.url, verify=vault.ca)
+    client = secret_client(vault)
+    names = [unique("absorbed") for _ in range(3)]
+    before = control.throttled()
+    control.set_limits(secret_create=(1, 2))
+    try:
+        written = [client.set_secret(name, name).name for name in names]
+        throttled = control.throttled()
+    finally:
+        control.set_limits(reset=True)
+    assert written == names and throttled > before
+    assert [client.get_secret(name).value for name in names] == names
 
 
 # -- secrets -------------------------------------------------------------------------------------
@@ -240,27 +315,70 @@ def test_listing_secrets_pages_with_next_link(vault: Vault) -> None:
     assert vault.control("GET", "counters").json()["secrets.list"] - before == len(pages)
 
 
+def completed(poller: LROPoller[T]) -> T:
+    """A Key Vault delete/recover poller's result once the operation has completed (bounded wait)."""
+    poller.wait(timeout=60)
+    assert poller.done(), "the delete or recover did not complete within 60 s"
+    return poller.result()
+
+
+def inner_code(error: HttpResponseError) -> str | None:
+    assert error.response is not None
+    inner = json.loads(error.response.text())["error"].get("innererror") or {}
+    return inner.get("code")
+
+
 def test_delete_purge_and_recover(vault: Vault) -> None:
+    """The SDK's pollers wait out the asynchronous delete (their own bounded wait) before each step."""
     client = secret_client(vault)
     name = unique("deleted")
     client.set_secret(name, "v")
 
-    deleted = client.begin_delete_secret(name, _polling_interval=0).result()
+    deleted = completed(client.begin_delete_secret(name, _polling_interval=0.2))
     assert deleted.recovery_id == f"{vault.url}deletedsecrets/{name}"
     with pytest.raises(ResourceNotFoundError):
         client.get_secret(name)
     assert client.get_deleted_secret(name).name == name
-    with pytest.raises(ResourceExistsError):
+    with pytest.raises(ResourceExistsError) as recoverable:
         client.set_secret(name, "reuse before purge")
+    assert inner_code(recoverable.value) == "ObjectIsDeletedButRecoverable"
 
     client.purge_deleted_secret(name)
     with pytest.raises(ResourceNotFoundError):
         client.get_deleted_secret(name)
     assert client.set_secret(name, "after purge").value == "after purge"
 
-    client.begin_delete_secret(name, _polling_interval=0).wait()
-    client.begin_recover_deleted_secret(name, _polling_interval=0).wait()
+    completed(client.begin_delete_secret(name, _polling_interval=0.2))
+    completed(client.begin_recover_deleted_secret(name, _polling_interval=0.2))
     assert client.get_secret(name).value == "after purge"
+
+
+def test_soft_delete_is_asynchronous(vault: Vault) -> None:
+    """Right after DELETE the secret is gone but not yet deleted: 404 on the deleted collection, and
+    reusing or purging the name answers 409 ObjectIsBeingDeleted until the delete completes."""
+    control = VaultControl(vault.url, verify=vault.ca)
+    client = secret_client(vault)
+    name = unique("deleting")
+    client.set_secret(name, "v")
+    control.set_soft_delete_delay(3600)  # a delete in progress until the test ends it
+    try:
+        client.begin_delete_secret(name)  # sends the DELETE; the poller is not waited on
+
+        with pytest.raises(ResourceNotFoundError):
+            client.get_deleted_secret(name)
+        assert name not in {s.name for s in client.list_deleted_secrets()}
+        for attempt in (lambda: client.set_secret(name, "too early"), lambda: client.purge_deleted_secret(name)):
+            with pytest.raises(ResourceExistsError) as in_progress:
+                attempt()
+            assert in_progress.value.status_code == 409 and inner_code(in_progress.value) == "ObjectIsBeingDeleted"
+    finally:
+        control.set_soft_delete_delay(0)  # the delete completes (it started more than 0 s ago)
+
+    assert client.get_deleted_secret(name).name == name
+    with pytest.raises(ResourceExistsError) as recoverable:
+        client.set_secret(name, "after the delete")
+    assert inner_code(recoverable.value) == "ObjectIsDeletedButRecoverable"
+    client.purge_deleted_secret(name)
 
 
 @pytest.mark.parametrize("name, value, tags", [
@@ -438,7 +556,7 @@ def test_certificate_delete_takes_backing_secret_and_purge_frees_the_name(vault:
     bundle = pkcs8(rsa_key) + pem(partner_certificate(rsa_key))
     client.import_certificate(name, bundle, policy=PEM_POLICY)
 
-    deleted = client.begin_delete_certificate(name, _polling_interval=0).result()
+    deleted = completed(client.begin_delete_certificate(name, _polling_interval=0.2))
 
     assert deleted.recovery_id == f"{vault.url}deletedcertificates/{name}"
     with pytest.raises(ResourceNotFoundError):
@@ -449,11 +567,24 @@ def test_certificate_delete_takes_backing_secret_and_purge_frees_the_name(vault:
     assert client.import_certificate(name, bundle, policy=PEM_POLICY).name == name
 
 
-def test_localhost_addressing_names_ids_after_the_host_used(vault: Vault) -> None:
-    url = vault.url.replace("127.0.0.1", "localhost")
-    client = SecretClient(url, DevstackCredential(vault.signing_key), verify_challenge_resource=False,
-                          api_version=API_VERSION, connection_verify=vault.ca)
-
-    written = client.set_secret(unique("localhost"), "v")
-
-    assert (written.id or "").startswith(f"{url}secrets/")
+def test_certificate_soft_delete_is_asynchronous_too(vault: Vault, rsa_key: rsa.RSAPrivateKey) -> None:
+    control = VaultControl(vault.url, verify=vault.ca)
+    client = certificate_client(vault)
+    name = unique("deleting-cert")
+    bundle = pkcs8(rsa_key) + pem(partner_certificate(rsa_key))
+    client.import_certificate(name, bundle, policy=PEM_POLICY)
+    control.set_soft_delete_delay(3600)
+    try:
+        client.begin_delete_certificate(name)  # the DELETE only; the poller is not waited on
+        with pytest.raises(ResourceNotFoundError):
+            client.get_deleted_certificate(name)
+        for attempt in (lambda: client.import_certificate(name, bundle, policy=PEM_POLICY),
+                        lambda: client.purge_deleted_certificate(name),
+                        lambda: secret_client(vault).set_secret(name, "the backing secret's name")):
+            with pytest.raises(ResourceExistsError) as in_progress:
+                attempt()
+            assert inner_code(in_progress.value) == "ObjectIsBeingDeleted"
+    finally:
+        control.set_soft_delete_delay(0)
+    assert client.get_deleted_certificate(name).name == name
+    client.purge_deleted_certificate(name)

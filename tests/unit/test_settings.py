@@ -67,8 +67,6 @@ DOCUMENTED_DEFAULTS = {
     "ROTATOR_LEASE_CONTAINER": "acr-token-rotator-locks",
     "ROTATOR_SCHEDULE": "0 0 */6 * * *",
     "ROTATOR_ARM_ENDPOINT": AZURE_ARM_ENDPOINT,
-    "ROTATOR_KEYVAULT_API_VERSION": "",
-    "ROTATOR_KEYVAULT_VERIFY_CHALLENGE_RESOURCE": "true",
     "ROTATOR_CALL_TIMEOUT_SECONDS": "30",
     "ROTATOR_MAX_RETRY_AFTER_SECONDS": "10",
     "ROTATOR_RUN_TIMEOUT_SECONDS": "180",
@@ -97,8 +95,6 @@ def test_defaults_are_the_secure_production_values() -> None:
         lease_container="acr-token-rotator-locks",
         schedule="0 0 */6 * * *",
         arm_endpoint="https://management.azure.com",
-        keyvault_api_version=None,
-        keyvault_verify_challenge_resource=True,
         call_timeout=timedelta(seconds=30),
         max_retry_after=timedelta(seconds=10),
         run_timeout=timedelta(minutes=3),
@@ -173,10 +169,6 @@ GOOD_VALUES: list[tuple[str, str, str, Any]] = [
      "https://management.usgovcloudapi.net"),
     ("ROTATOR_VAULT_URL", "https://localhost:8443", "vault_url", "https://localhost:8443"),
     ("ROTATOR_VAULT_URL", "https://kv.vault.azure.net/path/", "vault_url", "https://kv.vault.azure.net/path/"),
-    ("ROTATOR_KEYVAULT_API_VERSION", "2025-07-01", "keyvault_api_version", "2025-07-01"),
-    ("ROTATOR_KEYVAULT_API_VERSION", "7.6", "keyvault_api_version", "7.6"),
-    ("ROTATOR_KEYVAULT_API_VERSION", "7.6-preview.2", "keyvault_api_version", "7.6-preview.2"),
-    ("ROTATOR_KEYVAULT_VERIFY_CHALLENGE_RESOURCE", "false", "keyvault_verify_challenge_resource", False),
     *[("ROTATOR_ADOPT_UNMANAGED", raw, "adopt_unmanaged", raw.strip().lower() in ("true", "1", "yes", "on"))
       for raw in ("true", "TRUE", " Yes ", "1", "on", "false", "False", "0", "no", "OFF")],
     *[("ROTATOR_DOCKERCONFIGJSON", raw, "dockerconfigjson", expected)
@@ -265,10 +257,6 @@ BAD_VALUES: list[tuple[str, str]] = [
     ("ROTATOR_SCHEDULE", "00:05:00"),
     ("ROTATOR_ARM_ENDPOINT", "http://127.0.0.1:8443"),
     ("ROTATOR_ARM_ENDPOINT", "management.azure.com"),
-    ("ROTATOR_KEYVAULT_API_VERSION", "latest"),
-    ("ROTATOR_KEYVAULT_API_VERSION", "2025-07"),
-    ("ROTATOR_KEYVAULT_API_VERSION", "api-version=7.6"),
-    ("ROTATOR_KEYVAULT_VERIFY_CHALLENGE_RESOURCE", "disabled"),
 ]
 
 
