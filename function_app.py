@@ -3,7 +3,8 @@
 Each function adapts its trigger and calls `rotator`: the timer runs `rotator.entrypoints.timer`, Event
 Grid runs `rotator.entrypoints.event_grid`, HTTP runs `rotator.entrypoints.http_api` (routes: docs/http-api.md).
 Why the imports inside the functions: the host imports this module on every cold start to index
-it, and the Azure SDKs cost ~300 ms to import; indexing needs none of them.
+it, and the Azure SDKs (~300 ms) and the telemetry distro (~250 ms) are costly to import; indexing needs
+none of them (bench/cold_start.py measures it).
 """
 
 import functools
@@ -27,9 +28,12 @@ def engine() -> "Engine":
     """One engine (credential, SDK clients, connection pools) per worker process, built on first use.
 
     A settings error is not cached: the next invocation tries again (e.g. after an app setting fix).
+    Telemetry (rotator.telemetry) is configured here, on first use, never at import: it costs ~250 ms.
     """
+    from rotator.telemetry import configure
     from rotator.wiring import engine_from_env
 
+    configure(os.environ)
     return engine_from_env(os.environ)
 
 

@@ -23,7 +23,8 @@ from rotator.azure.acr import AcrError
 from rotator.azure.errors import describe
 from rotator.core.model import PASSWORD_SLOTS
 from rotator.core.results import Result
-from rotator.entrypoints.render import status_rows, table
+from rotator.entrypoints.render import status_rows, status_summary, summary_line, table
+from rotator.logs import JsonLinesFormatter
 from rotator.protocols import password_rotation
 from rotator.protocols.engine import Engine
 from rotator.protocols.scan import plan_all, run_scan
@@ -88,8 +89,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=err,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    _log_to(err, logging.INFO if args.verbose else logging.WARNING)
     if args.command == "doctor":
         return _doctor(out, args.json)
     try:
@@ -106,6 +106,13 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout, err: TextI
         return EXIT_FAILED
     _print(out, args.json, results, status=args.command == "status")
     return exit_code([r for r in results if isinstance(r, Result)])
+
+
+def _log_to(err: TextIO, level: int) -> None:
+    """Log lines on `err`, one JSON object each (rotator.logs.JsonLinesFormatter), as the app sends them."""
+    handler = logging.StreamHandler(err)
+    handler.setFormatter(JsonLinesFormatter())
+    logging.basicConfig(level=level, handlers=[handler])
 
 
 def exit_code(results: Sequence[Result]) -> int:
@@ -131,7 +138,7 @@ def _run(engine: Engine, args: argparse.Namespace) -> list[Any]:
         return run_scan(engine, dry_run=args.dry_run)
     if args.command == "status":
         scan = plan_all(engine)
-        return [*status_rows(scan.plans), *scan.orphans, *scan.failures]
+        return [*status_rows(scan.plans, engine.clock()), *scan.orphans, *scan.failures]
     registry, login_server = managed_token(engine, args.registry, args.token)
     # A typo is a usage error (HTTP's 404): TokenNotFound, before any lease is taken. Any other Azure error
     # (throttled, unreachable) is left to the run, which reads the token again and reports it as its result.
@@ -151,14 +158,20 @@ def _run(engine: Engine, args: argparse.Namespace) -> list[Any]:
     return [push_certificate(engine, registry, login_server, args.token, data, dry_run=args.dry_run)]
 
 
+STATUS_COLUMNS = ("registry", "token", "active", "expiry", "days_to_expiry", "certificate_days_to_expiry",
+                  "next_due", "action", "reason")
+
+
 def _print(out: TextIO, as_json: bool, rows: list[Any], status: bool = False) -> None:
+    """Results as a table or `{"results": [...]}`; status adds a summary (counts, nearest expiry) to both."""
     documents = [row.to_json() if isinstance(row, Result) else row for row in rows]
+    summary = status_summary([d for d in documents if "days_to_expiry" in d]) if status else None
     if as_json:
-        json.dump({"results": documents}, out, indent=2)
+        json.dump({"results": documents, **({"summary": summary} if summary else {})}, out, indent=2)
         out.write("\n")
         return
-    if status:
-        out.write(table(documents, ("registry", "token", "active", "password1_expiry", "password2_expiry",
-                                    "next_due", "action", "reason")))
+    if summary is not None:
+        out.write(table(documents, STATUS_COLUMNS))
+        out.write(summary_line(summary))
     else:
         out.write(table(documents, RESULT_COLUMNS))

@@ -8,7 +8,6 @@ into a `Result`, so one token never stops the others.
 from __future__ import annotations
 
 import contextlib
-import logging
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -27,8 +26,10 @@ from rotator.azure.vault_certificates import VaultCertificates
 from rotator.core.model import SecretState, TokenState, VaultFacts
 from rotator.core.policy import Decision, Forced, Lifetimes, decide
 from rotator.core.resource_ids import RegistryId
-from rotator.core.results import FAILING_ACTIONS, Action, Result
-from rotator.logs import log_event
+from rotator.core.results import Action, Result
+from rotator.logs import log_event, outcome_level
+from rotator.metrics import Metrics
+from rotator.metrics import default as default_metrics
 from rotator.settings import Settings
 
 RELEASE_RESERVE_SECONDS = 10  # the end of a run kept for giving the lease back
@@ -38,8 +39,6 @@ RELEASE_RESERVE_SECONDS = 10  # the end of a run kept for giving the lease back
 # default), so the whole request, wait included, stays within the run bound (under HTTP's 230 s).
 LOCK_WAIT_SECONDS = 60.0
 _LOCK_POLL_FIRST, _LOCK_POLL_MAX = 0.25, 2.0
-_LEVELS = {"failed": logging.ERROR, "refused": logging.WARNING, "drift": logging.WARNING,
-           "waiting": logging.WARNING, "orphaned": logging.WARNING}
 
 
 def utc_now() -> datetime:
@@ -64,6 +63,7 @@ class Engine:
     # Called with a step name where a real run could freeze (VM pause, GC, lost network): "publishing" is
     # right before a new version is written. Tests stall a run there; production does nothing.
     checkpoint: Callable[[str], None] = no_checkpoint
+    metrics: Metrics = default_metrics  # rotator.metrics: no-ops until telemetry is configured
 
     @property
     def lock_wait_seconds(self) -> float:
@@ -134,6 +134,7 @@ class Engine:
         duration = int((time.monotonic() - started) * 1000)
         result = replace(result, duration_ms=duration)
         log_result(result)
+        self.metrics.rotation(result)
         return result
 
     @contextlib.contextmanager
@@ -158,11 +159,11 @@ class Engine:
 
 
 def log_result(result: Result) -> None:
-    """The one structured line per token and run."""
-    level = _LEVELS.get(result.action, logging.ERROR if result.action in FAILING_ACTIONS else logging.INFO)
-    log_event("token", level, registry=result.registry, token=result.token, action=result.action, slot=result.slot,
-              reason=result.reason, code=result.code, expiry=result.expiry, version=result.version,
-              duration_ms=result.duration_ms)
+    """The one structured line per token and run, at the outcome's level (rotator.logs.OUTCOME_LEVELS)."""
+    log_event("token", outcome_level(result.action), registry=result.registry, token=result.token,
+              action=result.action, slot=result.slot, reason=result.reason, code=result.code, expiry=result.expiry,
+              version=result.version, duration_ms=result.duration_ms, transient=result.transient or None,
+              retry_at=result.retry_at)
 
 
 def decision_result(token: TokenState, decision: Decision, dry_run: bool, secret: SecretState | None = None) -> Result:

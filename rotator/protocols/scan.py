@@ -32,7 +32,7 @@ from rotator.core.model import (
 from rotator.core.policy import Decision
 from rotator.core.resource_ids import RegistryId
 from rotator.core.results import Result
-from rotator.logs import log_event
+from rotator.logs import SCAN_COMPLETED, log_event
 from rotator.protocols import password_rotation
 from rotator.protocols.certificate_rotation import scan_certificates
 from rotator.protocols.engine import Engine, decision_result, log_result
@@ -90,6 +90,7 @@ def plan_all(engine: Engine) -> ScanPlan:
                 facts = _facts(engine, registry, token.name, secret, live, deleted, names)
                 scan.plans.append(PlannedToken(token, secret, engine.plan(token, secret, facts=facts), facts))
     scan.orphans.extend(_orphans(live, listed))
+    engine.metrics.expiries(listed, ((p.token, p.secret) for p in scan.plans))
     return scan
 
 
@@ -125,8 +126,8 @@ def run_scan(engine: Engine, *, dry_run: bool = False) -> list[Result]:
     """Plan everything, then rotate the due tokens with at most ROTATOR_MAX_PARALLEL at once."""
     scan = plan_all(engine)
     results = [*scan.failures, *scan.orphans]
-    for orphan in scan.orphans:
-        log_result(orphan)
+    for unreadable_or_orphaned in results:
+        log_result(unreadable_or_orphaned)
     due = [p for p in scan.plans if p.decision.action == "rotate"]
     for plan in scan.plans:
         if plan.decision.action != "rotate":
@@ -141,7 +142,7 @@ def run_scan(engine: Engine, *, dry_run: bool = False) -> list[Result]:
                                                                        p.token.login_server, p.token.name),
                                     due))
     results.extend(scan_certificates(engine, [p.token for p in scan.plans], dry_run=dry_run))
-    log_event("scan", tokens=len(scan.plans), due=len(due), dry_run=dry_run,
+    log_event(SCAN_COMPLETED, tokens=len(scan.plans), due=len(due), dry_run=dry_run,
               failed=sum(r.failed for r in results), orphaned=len(scan.orphans))
     return sorted(results, key=lambda r: (r.registry, r.token))
 
