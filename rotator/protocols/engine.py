@@ -8,6 +8,7 @@ into a `Result`, so one token never stops the others.
 from __future__ import annotations
 
 import contextlib
+import logging
 import random
 import time
 from collections.abc import Callable, Iterator
