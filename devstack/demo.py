@@ -110,8 +110,6 @@ def run(stack: Stack) -> int:
     counters = acr.counters()
     print(f"ARM calls: {sum(counters.values())} ({counters.get('registries.generateCredentials', 0)} "
           "generateCredentials, each for one standby slot)")
-    print("due-cluster rotated at once: its password2 was never in Key Vault, so no consumer can hold it and "
-          "the 24 h overlap window protects nothing")
     banner("5. Status after the scan")
     cli("status")
     banner("6. A second scan finds nothing due")
