@@ -5,7 +5,8 @@ enqueues the due tokens), the queue trigger `rotator.entrypoints.queue_trigger` 
 Event Grid `rotator.entrypoints.event_grid` (enqueues), HTTP `rotator.entrypoints.http_api` (routes:
 docs/http-api.md).
 Why the imports inside the functions: the host imports this module on every cold start to index
-it, and the Azure SDKs cost ~300 ms to import; indexing needs none of them.
+it, and the Azure SDKs (~300 ms) and the telemetry distro (~250 ms) are costly to import; indexing needs
+none of them (bench/cold_start.py measures it).
 """
 
 import logging
@@ -29,7 +30,8 @@ class _OneEngine:
 
     Built under a lock: the first messages of a batch arrive together on several worker threads, and each
     building its own engine would repeat every client's first calls (tokens, login servers). A settings
-    error is not kept: the next invocation tries again (e.g. after an app setting fix)."""
+    error is not kept: the next invocation tries again (e.g. after an app setting fix). Telemetry
+    (rotator.telemetry) is configured here, on first use, never at import: it costs ~250 ms."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -38,8 +40,10 @@ class _OneEngine:
     def __call__(self) -> "Engine":
         with self._lock:
             if self._engine is None:
+                from rotator.telemetry import configure
                 from rotator.wiring import engine_from_env
 
+                configure(os.environ)
                 self._engine = engine_from_env(os.environ)
             return self._engine
 

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = ["APP", "OPERATOR", "AcrControl", "AuthzControl", "Control", "ControlError", "Principal",
            "RoleAssignment", "SeededPassword", "SeededRegistry", "SeededToken", "credential_for",
-           "operator_credential", "password_spec", "token_spec"]
+           "password_spec", "token_spec"]
 
 PREFIX = "/_devstack/"
 
@@ -230,8 +230,9 @@ def _assignment(data: dict[str, Any]) -> RoleAssignment:
 class AuthzControl(Control):
     """The stack's RBAC (at the ARM stand-in's base URL): who exists, which roles, assigned where.
 
-    A new stack holds what infra/ grants the function app's system-assigned identity (`APP`), each
-    registry getting the registry grants when it is created, and an `OPERATOR` for test setup.
+    A new stack holds what infra/ grants the function app's identity (`APP`, the rotator's), each
+    registry getting the registry grants when it is created, and the `OPERATOR` (Owner), whom a
+    plain `DefaultAzureCredential()` gets.
     """
 
     def state(self) -> dict[str, Any]:
@@ -239,9 +240,9 @@ class AuthzControl(Control):
         return dict(self._call("GET", "authz"))
 
     def create_principal(self, name: str) -> Principal:
-        """A new user-assigned identity with no roles (select it with AZURE_CLIENT_ID=<client_id>)."""
+        """A new user-assigned identity with no roles (the rotator runs as it with ROTATOR_IDENTITY_CLIENT_ID)."""
         data = self._call("POST", "authz/principals", {"name": name})
-        return Principal(data["name"], data["object_id"], data["client_id"], data["kind"])
+        return Principal(data["name"], data["object_id"], data["client_id"])
 
     def define_role(self, role_name: str, *, actions: Sequence[str] = (), not_actions: Sequence[str] = (),
                     data_actions: Sequence[str] = (), not_data_actions: Sequence[str] = ()) -> str:
@@ -276,14 +277,9 @@ class AuthzControl(Control):
 
 
 def credential_for(principal: Principal) -> TokenCredential:
-    """A credential for a stack principal, through the stack's identity endpoint (its env must be exported)."""
+    """A credential for a stack principal, through the stack's identity endpoint (its env must be exported).
+
+    `DefaultAzureCredential()` is the operator already; this names another one, e.g. `APP`."""
     from azure.identity import ManagedIdentityCredential
 
-    if principal.kind == "system-assigned":
-        return ManagedIdentityCredential()
     return ManagedIdentityCredential(client_id=principal.client_id)
-
-
-def operator_credential() -> TokenCredential:
-    """The stack operator (Owner, Key Vault Administrator): for setup the app's own roles do not allow."""
-    return credential_for(OPERATOR)

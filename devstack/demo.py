@@ -1,8 +1,9 @@
 """`./run demo`: a full rotation against the local stand-ins, printed for people.
 
-Starts a stack, seeds a registry with tokens in every interesting state, asks the doctor whether
-the app's identity (holding exactly what infra/ grants) has what it needs, shows a dry run, runs a
-real scan, prints the status table, and logs in with `skopeo` using what Key Vault now holds.
+Starts a stack, seeds a registry with tokens in every interesting state (as the stack's operator: a
+plain DefaultAzureCredential), asks the doctor whether the app's identity (holding exactly what infra/
+grants, which the CLI runs as through ROTATOR_IDENTITY_CLIENT_ID) has what it needs, shows a dry run,
+runs a real scan, prints the status table, and logs in with `skopeo` using what Key Vault now holds.
 Passwords are never printed. The stack is stopped at the end.
 """
 
@@ -53,11 +54,16 @@ def seed(acr: AcrControl, stack: Stack) -> str:
         manage_in_vault(client, registry, name)
     print(f"registry {registry.name} ({registry.login_server}) with tokens:")
     for token in tokens:
-        slots = ", ".join(f"{slot} expires in {(spec['expiry'] - now) / DAY:.0f} d"
-                          for slot, spec in token["passwords"].items()) or "no passwords"
+        slots = ", ".join(expires(slot, spec["expiry"] - now) for slot, spec in token["passwords"].items())
+        slots = slots or "no passwords"
         where = "password1 in Key Vault" if token["name"] in managed else "no Key Vault secret"
         print(f"  {token['name']:16} {token['status']:9} {slots:50} {where}")
     return registry.id
+
+
+def expires(slot: str, seconds: float) -> str:
+    days = abs(seconds) / DAY
+    return f"{slot} expires in {days:.0f} d" if seconds >= 0 else f"{slot} expired {days:.0f} d ago"
 
 
 def vault_client(stack: Stack) -> SecretClient:

@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from devstack import bearer, identity, processes, storage, tls
-from devstack.authz.store import STORE_FILE, RoleStore
+from devstack.authz.store import APP, STORE_FILE, RoleStore
 from devstack.prerequisites import Tools, find_tools
+from rotator.settings import IDENTITY_SETTING
 
 STATE_FILE = "state.json"
 START_DEADLINE_SECONDS = 60
@@ -179,6 +180,8 @@ class Stack:
             "SSL_CERT_FILE": str(self.ca_file),
             "IDENTITY_ENDPOINT": f"http://127.0.0.1:{self.port('identity')}{identity.TOKEN_PATH}",
             "IDENTITY_HEADER": header,
+            # Every other DefaultAzureCredential gets the operator; the rotator alone runs as the app's identity.
+            IDENTITY_SETTING: APP.client_id,
             "DEVSTACK_DIR": str(self.state_dir),
         }
 

@@ -132,11 +132,6 @@ param leaseContainerName string = 'acr-token-rotator-locks'
 @maxLength(56)
 param queueName string = 'acr-token-rotations'
 
-@description('GET /api/health answers 503 when a managed password or certificate expires within this many days.')
-@minValue(1)
-@maxValue(3650)
-param expiryAlertDays int = 14
-
 @description('Blob container receiving undeliverable Event Grid events.')
 param deadLetterContainerName string = 'eventgrid-deadletter'
 
@@ -199,6 +194,29 @@ param vnetPrivateEndpointSubnetPrefix string = '10.90.1.0/24'
 ])
 param keyVaultPublicNetworkAccess string = 'Enabled'
 
+@description('Export the app\'s logs and metrics with OpenTelemetry (PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY): structured log fields in customDimensions and the rotator\'s metrics, which the expiry and poison alerts read. false: log fields only inside each line\'s JSON message, no metrics.')
+param openTelemetry bool = true
+
+@description('Email address that receives the alerts; empty: none (the alerts still show in the portal).')
+param alertEmail string = ''
+
+@secure()
+@description('HTTPS endpoint (webhook) that receives the alerts in the common alert schema; empty: none.')
+param alertWebhookUrl string = ''
+
+@description('The expiry alert (and GET /api/health) report a managed password or certificate expiring within this many days.')
+@minValue(1)
+@maxValue(3650)
+param expiryAlertDays int = 14
+
+@description('Alert when no scan completed for this many hours: two periods of the schedule (12 for every 6 hours).')
+@minValue(1)
+@maxValue(48)
+param scanSilenceAlertHours int = 12
+
+@description('With existingKeyVaultId: also send that vault\'s AuditEvent log to the workspace (needs the right to write its diagnostic settings). A vault this deployment creates always gets it.')
+param auditExistingKeyVault bool = false
+
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = union(extraTags, {
   'azd-env-name': environmentName
@@ -234,6 +252,8 @@ var targetSubscriptions = [for target in targets: '/subscriptions/${target.subsc
 // Every ROTATOR_* setting the code reads (rotator/settings.py SETTINGS), as app settings; tests/infra
 // checks the names against the code. ROTATOR_ARM_ENDPOINT is the ARM endpoint of the cloud deployed
 // to (the one setting tests/infra/crosscheck.py RELAXATIONS allows to differ from devstack's env).
+// ROTATOR_IDENTITY_CLIENT_ID follows identityType: the user-assigned identity's client ID, or empty
+// (the system-assigned identity).
 var rotatorSettings = {
   ROTATOR_REGISTRIES: join(registryScopeIds, ',')
   ROTATOR_VAULT_URL: vaultUrl
@@ -255,6 +275,7 @@ var rotatorSettings = {
   ROTATOR_QUEUE: queueName
   ROTATOR_EXPIRY_ALERT_DAYS: string(expiryAlertDays)
   ROTATOR_ARM_ENDPOINT: environment().resourceManager
+  ROTATOR_IDENTITY_CLIENT_ID: userIdentityClientId
 }
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
@@ -286,6 +307,7 @@ module storage 'modules/storage.bicep' = {
     queueName: queueName
     deadLetterContainerName: deadLetterContainerName
     privateNetworkOnly: vnetEnabled
+    logAnalyticsId: monitoring.outputs.logAnalyticsId
   }
 }
 
@@ -297,6 +319,36 @@ module keyVault 'modules/keyvault.bicep' = if (createVault) {
     tags: tags
     name: vaultName
     publicNetworkAccess: keyVaultPublicNetworkAccess
+  }
+}
+
+// Who read, wrote or listed the rotated secrets: Key Vault's AuditEvent log, in the vault's resource group.
+module vaultAudit 'modules/vault-audit.bicep' = if (createVault || auditExistingKeyVault) {
+  name: 'vault-audit-${resourceToken}'
+  scope: resourceGroup(vaultSubscriptionId, vaultResourceGroupName)
+  dependsOn: [
+    keyVault
+  ]
+  params: {
+    vaultName: vaultName
+    logAnalyticsId: monitoring.outputs.logAnalyticsId
+  }
+}
+
+module alerts 'modules/alerts.bicep' = {
+  name: 'alerts-${resourceToken}'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    nameSuffix: resourceToken
+    applicationInsightsId: monitoring.outputs.applicationInsightsId
+    logAnalyticsId: monitoring.outputs.logAnalyticsId
+    alertEmail: alertEmail
+    alertWebhookUrl: alertWebhookUrl
+    expiryAlertDays: expiryAlertDays
+    scanSilenceAlertHours: scanSilenceAlertHours
+    deadLetterContainerName: deadLetterContainerName
   }
 }
 
@@ -408,6 +460,7 @@ module functionApp 'modules/function-app.bicep' = {
     deploymentContainerName: deploymentContainerName
     applicationInsightsConnectionString: monitoring.outputs.connectionString
     rotatorSettings: rotatorSettings
+    openTelemetry: openTelemetry
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
     zoneRedundant: zoneRedundant

@@ -20,7 +20,10 @@ AZURE_ARM_ENDPOINT = "https://management.azure.com"
 # The longest run, and the bound of every HTTP request: Azure's front end cuts a reply that has not started
 # within 230 s, so 30 s stay for the host and the network.
 MAX_RUN_TIMEOUT_SECONDS = 200
-# Azure's own name: the client ID of a user-assigned managed identity to run as (empty = system-assigned).
+# Which managed identity the rotator runs as: its own setting first, so the one identity DefaultAzureCredential
+# finds for every other process (Azure's AZURE_CLIENT_ID) need not be the rotator's; then Azure's; then none
+# (the system-assigned identity).
+IDENTITY_SETTING = "ROTATOR_IDENTITY_CLIENT_ID"
 CLIENT_ID_SETTING = "AZURE_CLIENT_ID"
 _GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
@@ -78,6 +81,9 @@ SETTINGS: tuple[SettingDoc, ...] = (
     SettingDoc("ROTATOR_RUN_TIMEOUT_SECONDS", "180",
                "Bound of one token's run, lock to release (30-200; an HTTP request is bounded by 200 s in all). "
                "Must exceed the verify timeout plus the call timeout."),
+    SettingDoc(IDENTITY_SETTING, "",
+               "Client ID (a GUID) of the user-assigned managed identity the rotator authenticates as; empty = "
+               "`AZURE_CLIENT_ID`, and when that is empty too, the system-assigned identity."),
 )
 SETTING_NAMES = frozenset(s.name for s in SETTINGS)
 _DEFAULTS = {s.name: s.default for s in SETTINGS}
@@ -108,10 +114,11 @@ class Settings:
     run_timeout: timedelta
     storage_connection: str  # AzureWebJobsStorage connection string, or "" when identity-based
     storage_blob_url: str  # AzureWebJobsStorage__blobServiceUri (identity-based), or ""
+    # ROTATOR_IDENTITY_CLIENT_ID, else AZURE_CLIENT_ID: a user-assigned identity; None = system-assigned
+    identity_client_id: str | None = None
     storage_queue_url: str = ""  # AzureWebJobsStorage__queueServiceUri (identity-based), or ""
     queue: str = "acr-token-rotations"  # ROTATOR_QUEUE
     expiry_alert: timedelta = timedelta(days=14)  # ROTATOR_EXPIRY_ALERT_DAYS
-    azure_client_id: str | None = None  # AZURE_CLIENT_ID: a user-assigned identity; None = system-assigned
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], require_targets: bool = True) -> Settings:
@@ -152,8 +159,8 @@ class Settings:
             run_timeout=timedelta(seconds=reader.integer("ROTATOR_RUN_TIMEOUT_SECONDS", 30, MAX_RUN_TIMEOUT_SECONDS)),
             storage_connection=env.get("AzureWebJobsStorage", "").strip(),
             storage_blob_url=env.get("AzureWebJobsStorage__blobServiceUri", "").strip(),
+            identity_client_id=_client_id(env),
             storage_queue_url=env.get("AzureWebJobsStorage__queueServiceUri", "").strip(),
-            azure_client_id=_client_id(env),
         )
         if settings.verify_timeout + settings.call_timeout >= settings.run_timeout:
             raise SettingsError(
@@ -165,12 +172,17 @@ class Settings:
 
 
 def _client_id(env: Mapping[str, str]) -> str | None:
-    """AZURE_CLIENT_ID, optional; when set it must be a client ID (a GUID), or no identity would answer."""
-    value = env.get(CLIENT_ID_SETTING, "").strip()
-    if value and not _GUID.fullmatch(value):
-        raise SettingsError(f"{CLIENT_ID_SETTING} must be the client ID (a GUID) of a user-assigned managed "
-                            f"identity, got {value!r}")
-    return value.lower() or None
+    """The identity to run as: ROTATOR_IDENTITY_CLIENT_ID, else AZURE_CLIENT_ID, else None (system-assigned).
+
+    The one used must be a client ID (a GUID), or no identity would answer."""
+    for name in (IDENTITY_SETTING, CLIENT_ID_SETTING):
+        value = env.get(name, "").strip()
+        if value and not _GUID.fullmatch(value):
+            raise SettingsError(f"{name} must be the client ID (a GUID) of a user-assigned managed identity, "
+                                f"got {value!r}")
+        if value:
+            return value.lower()
+    return None
 
 
 class _Reader:

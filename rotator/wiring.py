@@ -16,6 +16,7 @@ from rotator.azure.scan_store import ScanStore
 from rotator.azure.vault import Vault
 from rotator.azure.vault_certificates import VaultCertificates
 from rotator.azure.work_queue import WorkQueue
+from rotator.metrics import default as metrics
 from rotator.protocols.engine import Engine
 from rotator.settings import Settings
 
@@ -29,16 +30,21 @@ def time_bounds(settings: Settings) -> TimeBounds:
 def build_engine(settings: Settings, bounds: TimeBounds | None = None) -> Engine:
     """Clients authenticate with DefaultAzureCredential (managed identity in Azure and in devstack).
 
-    The identity is the one the settings name (AZURE_CLIENT_ID: a user-assigned identity), so the
-    env map given to `Settings.from_env` decides it, not whatever this process's environment holds.
+    The identity is the one the settings name (ROTATOR_IDENTITY_CLIENT_ID, else AZURE_CLIENT_ID: a
+    user-assigned identity; neither: the system-assigned one), so the env map given to `Settings.from_env`
+    decides it, not whatever this process's environment holds.
     `bounds` replaces the settings' time bounds (bench/bounds_bench.py compares with the SDKs' defaults).
     """
     from azure.identity import DefaultAzureCredential
 
-    credential = DefaultAzureCredential(managed_identity_client_id=settings.azure_client_id)
+    credential = DefaultAzureCredential(managed_identity_client_id=settings.identity_client_id)
     bounds = bounds or time_bounds(settings)
     locks = TokenLocks(settings.storage_connection, settings.storage_blob_url, credential, settings.lease_container,
                        bounds=bounds)
+    queue = WorkQueue(settings.storage_connection, settings.storage_queue_url, credential, settings.queue,
+                      bounds=bounds)
+    # The poison gauge (rotator.metrics; a no-op until telemetry is on) reads the queue's length at each collection.
+    metrics.observe_poison_length(queue.poison_name, queue.poison_length)
     return Engine(
         settings=settings,
         acr=Acr(credential, settings.arm_endpoint, bounds=bounds),
@@ -46,8 +52,7 @@ def build_engine(settings: Settings, bounds: TimeBounds | None = None) -> Engine
         certificates=VaultCertificates(credential, settings.vault_url, bounds=bounds),
         locks=locks,
         login=RegistryLogin(bounds=bounds),
-        queue=WorkQueue(settings.storage_connection, settings.storage_queue_url, credential, settings.queue,
-                        bounds=bounds),
+        queue=queue,
         scans=ScanStore(locks.container),
     )
 

@@ -126,10 +126,15 @@ class LoginListeners:
             (self.state_dir / "acr-login" / f"{registry_name.lower()}.port").unlink(missing_ok=True)
 
     def stop_all(self) -> None:
+        """Stop every login server at once: each shutdown waits up to half a second for its serving loop, and a
+        test session makes hundreds of registries (one after the other this took seconds at every stack stop)."""
         with self._lock:
             names = list(self._listeners)
-        for name in names:
-            self.stop(name)
+        stopping = [threading.Thread(target=self.stop, args=(name,), daemon=True) for name in names]
+        for thread in stopping:
+            thread.start()
+        for thread in stopping:
+            thread.join(timeout=10)
 
 
 def _shut(listener: _Listener) -> None:

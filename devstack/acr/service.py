@@ -8,6 +8,7 @@ from devstack import bearer
 from devstack.acr import controls, registries, scope_maps, tokens
 from devstack.acr.arm import AcrService
 from devstack.authz import arm as authz_arm
+from devstack.authz import role_assignments
 
 
 def build_service(state_dir: Path) -> AcrService:
@@ -17,5 +18,6 @@ def build_service(state_dir: Path) -> AcrService:
     scope_maps.register(service)
     tokens.register(service)
     authz_arm.register(service)
+    role_assignments.register(service)
     service.control_handler = controls.handle
     return service

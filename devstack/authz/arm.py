@@ -10,6 +10,7 @@ at a scope, as ARM does, and needs `Microsoft.Authorization/permissions/read` th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
@@ -46,7 +47,14 @@ ARM_ACTIONS = {
     "tokens.operationStatus": f"{_ACR}/tokens/operationStatuses/read",
     "authorization.permissions": PERMISSIONS_READ,
     "operationResults": "Microsoft.ContainerRegistry/locations/operationResults/read",  # delete polls
+    "roleAssignments.create": "Microsoft.Authorization/roleAssignments/write",
+    "roleAssignments.get": "Microsoft.Authorization/roleAssignments/read",
+    "roleAssignments.list": "Microsoft.Authorization/roleAssignments/read",
+    "roleAssignments.delete": "Microsoft.Authorization/roleAssignments/delete",
 }
+# Routes of Microsoft.Authorization under any scope: the scope ARM checks is that scope (root: `/`).
+_AT_SCOPE = frozenset({"authorization.permissions", "roleAssignments.create", "roleAssignments.get",
+                       "roleAssignments.list", "roleAssignments.delete"})
 FILTERED_LISTS = frozenset({"registries.list", "registries.listByResourceGroup"})
 PERMISSIONS_API_VERSIONS = ("2015-07-01", "2018-01-01-preview", "2022-04-01")
 _PERMISSIONS_PATH = (r"(?P<scope>/subscriptions/[^/]+(?:/resourceGroups/[^/]+(?:/providers/[^/]+(?:/[^/]+/[^/]+)+)?)?)"
@@ -69,7 +77,7 @@ def request_scope(request: Request, operation: str) -> str:
         return path.rsplit("/", 1)[0]
     if operation in FILTERED_LISTS:
         return path.split("/providers/", 1)[0]
-    return request.params.get("scope", path) if operation == "authorization.permissions" else path
+    return (request.params.get("scope") or "/") if operation in _AT_SCOPE else path
 
 
 class ArmAuthorizer:
@@ -106,16 +114,24 @@ class ArmAuthorizer:
         return Response(200, {"value": blocks})
 
 
-def register(service: AcrService) -> None:
-    """Serve the permissions API next to the ACR routes (same authentication, its own api-versions)."""
+def serve(service: AcrService, method: str, pattern: str, operation: str, api_versions: tuple[str, ...],
+          handler: Callable[[Request], Response]) -> None:
+    """A Microsoft.Authorization route next to the ACR routes: the same authentication, RBAC on its own action
+    (ARM_ACTIONS), its own api-versions, ARM's error answers."""
 
-    def permissions(request: Request) -> Response:
+    def answer(request: Request) -> Response:
         try:
             service._authenticate(request)
-            check_api_version(request, PERMISSIONS_API_VERSIONS)
-            service.authz.authorize(request, "authorization.permissions")
-            return service.authz.permissions(request)
+            check_api_version(request, api_versions)
+            service.authz.authorize(request, operation)
+            return handler(request)
         except ArmError as error:
             return error.response()
 
-    service.route("GET", _PERMISSIONS_PATH, "authorization.permissions")(permissions)
+    service.route(method, pattern, operation)(answer)
+
+
+def register(service: AcrService) -> None:
+    """Serve the permissions API."""
+    serve(service, "GET", _PERMISSIONS_PATH, "authorization.permissions", PERMISSIONS_API_VERSIONS,
+          service.authz.permissions)

@@ -6,13 +6,16 @@ seeding); readers reload it when its inode, size or modification time changes, o
 than a second old (timestamps are coarse and inodes get reused), so a change is seen by the next
 request of any stand-in, as if Azure's propagation were instant.
 
-A new stack holds what `infra/` grants the function app's system-assigned identity (read from the
+Two principals exist in every stack. The **operator** (Owner at `/`, Key Vault Administrator on the
+vault) is who a token request without a selector speaks for: what `DefaultAzureCredential()` gets in
+any process with the env `devstack up` prints, like the account `az` is signed in with in Azure, so
+people and tests set things up the Azure way (registries and tokens through ARM, certificates into
+Key Vault). The **function app's identity** holds exactly what `infra/` grants it (read from the
 Bicep, `devstack.authz.infra`), materialised on the stack's own resource IDs (`scopes.py`): the
 vault, storage account and Application Insights grants at once, and the registry grants on each
 registry when it is created, as if the deployment's `registryIds` listed every registry of the stack.
-It also holds an operator (a user-assigned identity with Owner and Key Vault Administrator) that
-tests and the demo use to set things up that the app may not do (import certificates, create
-registries through ARM).
+The rotator runs as it because `devstack up` also prints `ROTATOR_IDENTITY_CLIENT_ID` (its client ID),
+which only the rotator reads.
 """
 
 from __future__ import annotations
@@ -44,16 +47,14 @@ class Principal:
     name: str
     object_id: str
     client_id: str
-    kind: str = "user-assigned"  # or "system-assigned"
 
     def to_json(self) -> dict[str, str]:
-        return {"name": self.name, "object_id": self.object_id, "client_id": self.client_id, "kind": self.kind}
+        return {"name": self.name, "object_id": self.object_id, "client_id": self.client_id}
 
 
-# The function app's system-assigned identity (what DefaultAzureCredential gets without AZURE_CLIENT_ID)
-# and the operator. Fixed IDs, so people and tests can name them.
-APP = Principal("function-app", "0a99a11c-0000-4000-8000-00000000a990", "0a99a11c-0000-4000-8000-00000000c11e",
-                "system-assigned")
+# The function app's identity (selected by its client ID: ROTATOR_IDENTITY_CLIENT_ID) and the operator
+# (what a token request without a selector gets). Fixed IDs, so people and tests can name them.
+APP = Principal("function-app", "0a99a11c-0000-4000-8000-00000000a990", "0a99a11c-0000-4000-8000-00000000c11e")
 OPERATOR = Principal("operator", "0be7a70a-0000-4000-8000-00000000a990", "0be7a70a-0000-4000-8000-00000000c11e")
 
 

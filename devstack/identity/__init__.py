@@ -2,9 +2,10 @@
 
 DefaultAzureCredential finds it through those two variables, so the product's credential
 code runs unchanged against every stand-in. Without a selector it issues tokens for the stack's
-system-assigned identity (the function app); `client_id`, `object_id` or `mi_res_id` (what
-ManagedIdentityCredential sends for a user-assigned identity, api-version 2019-08-01) select another
-principal of the stack's role store, and an unknown one gets App Service's 400.
+operator (Owner: what a person or a CI job signed in to Azure would hold); `client_id`, `object_id`
+or `mi_res_id` (what ManagedIdentityCredential sends for a user-assigned identity, api-version
+2019-08-01) select another principal of the stack's role store, such as the function app's identity
+the rotator runs as (ROTATOR_IDENTITY_CLIENT_ID), and an unknown one gets App Service's 400.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import uuid
 from pathlib import Path
 
 from devstack import bearer
-from devstack.authz.store import APP, Principal, RoleStore, Snapshot
+from devstack.authz.store import OPERATOR, Principal, RoleStore, Snapshot
 from devstack.httpbase import Request, Response, Service
 
 HEADER_FILE = "identity.header"
@@ -31,15 +32,15 @@ def create_header_secret(state_dir: Path) -> str:
 
 
 def select_principal(snapshot: Snapshot, query: dict[str, str]) -> Principal | None:
-    """The identity a token request names (system-assigned when it names none), None if unknown."""
+    """The identity a token request names (the operator when it names none), None if unknown."""
     if query.get("client_id"):
         return snapshot.principal(client_id=query["client_id"])
     if query.get("object_id"):
         return snapshot.principal(object_id=query["object_id"])
     if query.get("mi_res_id"):
         name = query["mi_res_id"].rstrip("/").rsplit("/", 1)[-1].lower()
-        return next((p for p in snapshot.principals if p.name.lower() == name and p.kind == "user-assigned"), None)
-    return APP
+        return next((p for p in snapshot.principals if p.name.lower() == name), None)
+    return OPERATOR
 
 
 def build_service(state_dir: Path) -> Service:

@@ -55,6 +55,9 @@ param userAssignedIdentityClientId string = ''
 @description('Subnet (delegated to Microsoft.App/environments) for outbound VNet integration; empty for none.')
 param virtualNetworkSubnetId string = ''
 
+@description('The Functions Python worker configures the Azure Monitor OpenTelemetry distro (PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY): logs with their structured fields and the rotator\'s metrics.')
+param openTelemetry bool = true
+
 @description('Memory of each instance.')
 @allowed([
   2048
@@ -99,6 +102,12 @@ var platformSettings = [
   {
     name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING'
     value: useUserAssignedIdentity ? 'ClientId=${userAssignedIdentityClientId};Authorization=AAD' : 'Authorization=AAD'
+  }
+  // host.json sets "telemetryMode": "OpenTelemetry" for the host; this lets the worker export its own logs and
+  // metrics (rotator/telemetry.py), and the host stops forwarding the worker's logs (no duplicates).
+  {
+    name: 'PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY'
+    value: openTelemetry ? 'true' : 'false'
   }
 ]
 

@@ -38,6 +38,9 @@ param deadLetterContainerName string
 @maxLength(56)
 param queueName string
 
+@description('Resource ID of the Log Analytics workspace receiving the blob service\'s write log (the dead-letter alert reads it).')
+param logAnalyticsId string
+
 @description('Refuse traffic from public networks except trusted Azure services (Event Grid dead-lettering by identity); the app comes in through private endpoints (vnetEnabled).')
 param privateNetworkOnly bool = false
 
@@ -80,6 +83,22 @@ resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2024-01-01'
       enabled: true
       days: 7
     }
+  }
+}
+
+// Writes to blobs (StorageWrite) go to the workspace: the dead-letter alert (infra/alerts/deadletter.kql) looks
+// for blobs Event Grid creates in the dead-letter container. Reads are not logged (the lease traffic is writes).
+resource blobWriteLog 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'acr-token-rotator-blob-writes'
+  scope: blobService
+  properties: {
+    workspaceId: logAnalyticsId
+    logs: [
+      {
+        category: 'StorageWrite'
+        enabled: true
+      }
+    ]
   }
 }
 

@@ -100,6 +100,13 @@ class WorkQueue:
         """The poison queue's approximate length (one call); 0 when it does not exist yet."""
         return _absent_as(lambda: self._poison.get_queue_properties().approximate_message_count or 0, 0)
 
+    def poison_length(self) -> int | None:
+        """The poison queue's length for the metrics gauge: None when Storage cannot say now (never raises)."""
+        try:
+            return self.poison_count()
+        except (AzureError, ValueError):
+            return None
+
     def peek_poison(self) -> Poison:
         """The poison queue's length and its first PEEK_LIMIT messages (two calls, nothing dequeued)."""
         nothing: list[QueueMessage] = []

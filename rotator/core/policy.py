@@ -25,7 +25,12 @@ Rules (README "How the rotator decides" repeats them for operators):
 - Overlap: a due or forced rotation regenerates the standby only when the credential it holds has been
   superseded for `min_overlap` (it was current until the current version was written). A standby that is
   empty, expired, or was created after the current version was written (it was never current) is free.
-  Otherwise the decision is `wait`, with the moment it becomes possible.
+  So is one no earlier version of the secret held (`history`: the secret's versions, listed by the
+  protocol only when the rule would otherwise wait): a token adopted, or published by hand, while its
+  other slot already held a password that never reached Key Vault. An earlier version counts as holding
+  the standby when its slot tag names it and its `acr-slot-created` tag is the standby's creation time,
+  or it has no creation tag, or no slot tag at all (it could have held anything). Otherwise the decision
+  is `wait`, with the moment it becomes possible.
 - Without a secret (adoption, when enabled): regenerate the first empty slot (password1 before
   password2); when both hold passwords, regenerate password2 and leave password1 alone.
 - The new password expires at `now + validity`; its secret version is valid from `now - clock_skew`
@@ -37,6 +42,7 @@ Rules (README "How the rotator decides" repeats them for operators):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
@@ -203,8 +209,12 @@ def decide(
     adopt: bool = True,
     event_version: str | None = None,
     facts: VaultFacts | None = None,
+    history: Sequence[SecretState] | None = None,
 ) -> Decision:
-    """Decide what to do with one token. Pure: same inputs, same answer."""
+    """Decide what to do with one token. Pure: same inputs, same answer.
+
+    `history` (every version of the token's secret, properties only) lets a standby that no version ever
+    held be rotated within the overlap window; without it such a standby waits (the safe answer)."""
     if not token.enabled:
         return Decision("skip", "token is disabled")
     refused = refusal(token, secret, facts)
@@ -217,7 +227,7 @@ def decide(
         return Decision("refuse", lifetimes, code="invalid-override")
     if secret is None:
         return _adopt(token, now, lifetimes, bool(force), adopt)
-    return _rotate_standby(token, secret, now, lifetimes, force)
+    return _rotate_standby(token, secret, now, lifetimes, force, history)
 
 
 def _plan(slot: PasswordName, reason: str, now: datetime, lifetimes: Lifetimes, code: str | None = None) -> Decision:
@@ -258,8 +268,24 @@ def standby_free_at(token: TokenState, secret: SecretState, standby: PasswordNam
     return secret.created + lifetimes.min_overlap
 
 
+def held_in_vault(history: Sequence[SecretState], standby: PasswordSlot) -> bool:
+    """Whether a version of the secret may have held the standby's current password (consumers may hold it).
+
+    Conservative: a version without a creation tag (published before it existed), without a valid slot tag
+    (it could have held anything), or a standby without a creation time counts as held."""
+    for version in history:
+        if version.slot is None:
+            return True
+        if version.slot != standby.name:
+            continue
+        recorded = version.slot_created
+        if recorded is None or standby.created is None or same_creation(recorded, standby.created):
+            return True
+    return False
+
+
 def _rotate_standby(token: TokenState, secret: SecretState, now: datetime, lifetimes: Lifetimes,
-                    force: bool | Forced) -> Decision:
+                    force: bool | Forced, history: Sequence[SecretState] | None) -> Decision:
     active = secret.slot
     assert active is not None  # check_ownership refused secrets without a valid slot tag
     target = other_slot(active)
@@ -286,6 +312,9 @@ def _rotate_standby(token: TokenState, secret: SecretState, now: datetime, lifet
             return Decision("skip", f"not due until {when.isoformat(timespec='seconds')}", due_at=when)
     free_at = standby_free_at(token, secret, target, now, lifetimes)
     if free_at is not None and now < free_at:
+        if history is not None and not held_in_vault(history, token.passwords[target]):
+            return _plan(target, f"{why}; {target} was never published in Key Vault (no version of "
+                                 f"{secret.name} held it), so no consumer relies on it", now, lifetimes)
         return Decision("wait", f"{why}, but {target} held the credential current in Key Vault until "
                                 f"{_when(secret.created)}; it stays valid for ROTATOR_MIN_OVERLAP_HOURS "
                                 f"({_hours(lifetimes.min_overlap)} h) and becomes rotatable at {_when(free_at)}",

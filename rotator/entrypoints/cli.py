@@ -9,6 +9,7 @@ doctor: 0 all in place, 1 something is missing). A command naming one token chec
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -23,24 +24,25 @@ from rotator.azure.errors import describe
 from rotator.azure.work_queue import Poison
 from rotator.core.model import PASSWORD_SLOTS
 from rotator.core.results import Result
-from rotator.entrypoints.render import status_rows, table
+from rotator.entrypoints.render import status_rows, status_summary, summary_line, table
+from rotator.logs import JsonLinesFormatter
 from rotator.protocols import password_rotation
 from rotator.protocols.engine import Engine
 from rotator.protocols.scan import plan_all, run_scan, scan_inline
-from rotator.protocols.targets import managed_token
+from rotator.protocols.targets import existing_token, managed_token
 from rotator.settings import SettingsError
 from rotator.wiring import engine_from_env
 
 EXIT_OK = 0  # done: every token rotated, skipped or unchanged as planned
 EXIT_FAILED = 1  # at least one token failed or was refused (wins over EXIT_BUSY)
-EXIT_USAGE = 2  # bad arguments or settings, or a token/registry this app does not manage: nothing written
+EXIT_USAGE = 2  # bad arguments or settings, a token/registry this app does not manage or ARM lacks: nothing written
 EXIT_BUSY = 3  # at least one token was busy (another run holds its lock) or waiting: nothing done for it, try later
 WAITING_ACTIONS = frozenset({"busy", "waiting"})
 EXIT_CODES = f"""exit codes:
   {EXIT_OK}  done (rotated, skipped, unchanged or planned)
   {EXIT_FAILED}  a token failed or was refused (wins when some were also busy)
-  {EXIT_USAGE}  bad arguments or settings, or a registry/token outside ROTATOR_REGISTRIES or excluded by
-     ROTATOR_INCLUDE_TOKENS/ROTATOR_EXCLUDE_TOKENS: nothing was written
+  {EXIT_USAGE}  bad arguments or settings, a registry/token outside ROTATOR_REGISTRIES or excluded by
+     ROTATOR_INCLUDE_TOKENS/ROTATOR_EXCLUDE_TOKENS, or a token the registry does not have: nothing was written
   {EXIT_BUSY}  busy or waiting: another run holds a token's lock, or its overlap window is not over;
      nothing was done for it, try later
 """
@@ -52,12 +54,16 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m rotator", epilog=EXIT_CODES,
                                      description="Rotate ACR token credentials into Key Vault.",
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("-v", "--verbose", action="store_true", help="print the structured log lines on stderr")
+    verbose = "print every structured log line on stderr (WARNING and ERROR lines are printed anyway)"
+    parser.add_argument("-v", "--verbose", action="store_true", help=verbose)
     commands = parser.add_subparsers(dest="command", required=True)
 
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
-        return commands.add_parser(name, help=help_text, epilog=EXIT_CODES,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+        sub = commands.add_parser(name, help=help_text, epilog=EXIT_CODES,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+        # after the command too (`scan -v`); SUPPRESS keeps a `-v` given before it
+        sub.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=verbose)
+        return sub
 
     scan = command("scan", "plan every managed token and rotate the due ones (here, or --enqueue)")
     scan.add_argument("--enqueue", action="store_true",
@@ -88,8 +94,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=err,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    _log_to(err, logging.INFO if args.verbose else logging.WARNING)
     if args.command == "doctor":
         return _doctor(out, args.json)
     try:
@@ -99,7 +104,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout, err: TextI
     except SettingsError as error:
         print(f"rotator: bad settings: {error}", file=err)
         return EXIT_USAGE
-    except (AcrError, ValueError) as error:  # unmanaged registry or token, malformed resource ID
+    except (AcrError, ValueError) as error:  # unmanaged registry or token, no such token, malformed resource ID
         print(f"rotator: {error}", file=err)
         return EXIT_USAGE
     except AzureError as error:  # Azure failed before any token's run (finding the registry, listing the vault)
@@ -108,6 +113,13 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout, err: TextI
     _print(out, args.json, results, status=args.command == "status", poison=poison)
     code = exit_code([r for r in results if isinstance(r, Result)])
     return EXIT_FAILED if poison is not None and poison.count else code
+
+
+def _log_to(err: TextIO, level: int) -> None:
+    """Log lines on `err`, one JSON object each (rotator.logs.JsonLinesFormatter), as the app sends them."""
+    handler = logging.StreamHandler(err)
+    handler.setFormatter(JsonLinesFormatter())
+    logging.basicConfig(level=level, handlers=[handler])
 
 
 def exit_code(results: Sequence[Result]) -> int:
@@ -133,8 +145,12 @@ def _run(engine: Engine, args: argparse.Namespace) -> list[Any]:
         return _scan(engine, args.enqueue, args.dry_run)
     if args.command == "status":
         scan = plan_all(engine)
-        return [*status_rows(scan.plans), *scan.orphans, *scan.failures]
+        return [*status_rows(scan.plans, engine.clock()), *scan.orphans, *scan.failures]
     registry, login_server = managed_token(engine, args.registry, args.token)
+    # A typo is a usage error (HTTP's 404): TokenNotFound, before any lease is taken. Any other Azure error
+    # (throttled, unreachable) is left to the run, which reads the token again and reports it as its result.
+    with contextlib.suppress(AzureError):
+        existing_token(engine, registry, login_server, args.token)
     if args.command == "rotate":
         return [password_rotation.rotate(engine, registry, login_server, args.token, force=args.force,
                                          dry_run=args.dry_run)]
@@ -164,21 +180,28 @@ def _scan(engine: Engine, enqueue: bool, dry_run: bool) -> list[Result]:
     return results
 
 
+STATUS_COLUMNS = ("registry", "token", "active", "expiry", "days_to_expiry", "certificate_days_to_expiry",
+                  "next_due", "action", "reason")
+
+
 def _print(out: TextIO, as_json: bool, rows: list[Any], status: bool = False, poison: Poison | None = None) -> None:
+    """Results as a table or `{"results": [...]}`; status adds a summary (counts, nearest expiry) to both, and the
+    poison queue's messages."""
     documents = [row.to_json() if isinstance(row, Result) else row for row in rows]
+    summary = status_summary([d for d in documents if "days_to_expiry" in d]) if status else None
     if as_json:
-        document: dict[str, Any] = {"results": documents}
+        document: dict[str, Any] = {"results": documents, **({"summary": summary} if summary else {})}
         if poison is not None:
             document["poison"] = {"count": poison.count, "messages": [entry.to_json() for entry in poison.entries]}
         json.dump(document, out, indent=2)
         out.write("\n")
         return
-    if status:
-        out.write(table(documents, ("registry", "token", "active", "password1_expiry", "password2_expiry",
-                                    "next_due", "action", "reason")))
+    if summary is not None:
+        out.write(table(documents, STATUS_COLUMNS))
+        out.write(summary_line(summary))
     else:
         out.write(table(documents, RESULT_COLUMNS))
     if poison is not None and poison.count:
-        out.write(f"\n{poison.count} poison message(s): runs that failed for good (docs/runbooks.md, A poisoned "
-                  "token)\n")
+        out.write(f"\n{poison.count} poison message(s): runs that failed for good (docs/runbooks.md, A token is "
+                  "poisoned)\n")
         out.write(table([entry.to_json() for entry in poison.entries], POISON_COLUMNS))

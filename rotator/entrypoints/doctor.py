@@ -13,8 +13,9 @@ with the fix) or - (not checked, with why). What it does, in order:
   listable;
 - the lease container writable (a lease taken and released on its `doctor-probe` blob);
 - Event Grid wiring: not checked, and why.
-Every call goes through the SDKs' own retry policies (azure-core: at most 10 tries, waits of at
-most 120 s each), the same bounds as a scan. No value is ever printed.
+Every call is bounded as a scan's are (`rotator.azure.bounds`: ROTATOR_CALL_TIMEOUT_SECONDS per call, its
+retries included). The first row names the identity the checks run as, the one every fix is for. No value
+is ever printed.
 """
 
 from __future__ import annotations
@@ -116,8 +117,10 @@ def diagnose(provider: Callable[[], Engine]) -> Report:
                        *(Check(name, "not-checked", "the settings are invalid") for name in
                          ("ARM permissions", "Key Vault", "lease container", "Event Grid wiring"))))
     settings = engine.settings
+    identity = (f"the user-assigned identity {settings.identity_client_id}" if settings.identity_client_id
+                else "the app's system-assigned identity")
     checks = [Check("settings", "ok", f"valid: {len(settings.targets)} ROTATOR_REGISTRIES entries, vault "
-                                      f"{settings.vault_url}")]
+                                      f"{settings.vault_url}; runs as {identity}")]
     for target in settings.targets:
         checks += _arm_checks(engine, target)
     checks += _vault_checks(engine)

@@ -34,7 +34,7 @@ from rotator.core.names import valid_registry_name, valid_token_name
 from rotator.core.resource_ids import RegistryId
 from rotator.core.results import Result
 from rotator.core.work import WorkItem, certificate_item, password_item
-from rotator.logs import log_event
+from rotator.logs import log_event, outcome_level
 from rotator.protocols.engine import Engine
 from rotator.protocols.targets import NotManaged, managed_token
 
@@ -99,7 +99,7 @@ def handle_delivered(delivered: Any, engine_provider: Callable[[], Engine]) -> O
     try:
         outcome = handle_event(engine_provider(), event)
     except TransientEventError as error:
-        log_event("event", id=event.event_id, type=event.event_type, object=event.object_name,
+        log_event("event", logging.WARNING, id=event.event_id, type=event.event_type, object=event.object_name,
                   outcome="retry", reason=str(error))
         raise
     _log(outcome, event)
@@ -119,8 +119,9 @@ def _log(outcome: Outcome, event: VaultObjectEvent | None, level: int = logging.
                   object=event.object_name if event else None, outcome="ignored", reason=outcome.reason)
     else:
         assert event is not None
-        log_event("event", id=event.event_id, type=event.event_type, object=event.object_name,
-                  outcome=outcome.action, registry=outcome.registry, token=outcome.token, reason=outcome.reason)
+        log_event("event", outcome_level(outcome.action), id=event.event_id, type=event.event_type,
+                  object=event.object_name, outcome=outcome.action, registry=outcome.registry, token=outcome.token,
+                  reason=outcome.reason)
 
 
 # --- one parsed event ---------------------------------------------------------------------------------

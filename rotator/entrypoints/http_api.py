@@ -37,7 +37,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from azure.core.exceptions import AzureError, ResourceNotFoundError
+from azure.core.exceptions import AzureError
 
 from rotator.azure import bounds
 from rotator.azure.errors import describe, is_transient
@@ -344,10 +344,12 @@ def _target(request: ApiRequest, context: _Context) -> tuple[Engine, RegistryId,
 
 def _existing_token(engine: Engine, registry: RegistryId, login_server: str, token_name: str) -> TokenState:
     """The token as ARM reads it; 404 when the registry has no such token (checked before acting on it)."""
+    from rotator.protocols.targets import TokenNotFound, existing_token
+
     try:
-        return engine.acr.get_token(registry, login_server, token_name)
-    except ResourceNotFoundError:
-        raise ApiError(404, "TokenNotFound", f"no token {token_name} in registry {registry.name}") from None
+        return existing_token(engine, registry, login_server, token_name)
+    except TokenNotFound as error:
+        raise ApiError(404, "TokenNotFound", str(error)) from None
 
 
 def _result_response(result: Result, refused: tuple[int, str]) -> ApiResponse:

@@ -21,6 +21,7 @@ from rotator.entrypoints.render import STATUS_ACTIONS
 _REF = "#/components"
 _NULLABLE_TIME = {"type": "string", "format": "date-time", "nullable": True}
 _NULLABLE_TEXT = {"type": "string", "nullable": True}
+_NULLABLE_DAYS = {"type": "number", "nullable": True}
 
 
 def _ref(kind: str, name: str) -> dict[str, str]:
@@ -104,7 +105,8 @@ _SCHEMAS: dict[str, Any] = {
     "Certificate": {
         "type": "object",
         "required": ["name", "thumbprint", "expiry"],
-        "properties": {"name": {"type": "string"}, "thumbprint": _NULLABLE_TEXT, "expiry": _NULLABLE_TIME},
+        "properties": {"name": {"type": "string"}, "thumbprint": _NULLABLE_TEXT, "expiry": _NULLABLE_TIME,
+                       "days_to_expiry": _NULLABLE_DAYS},
     },
     "TokenStatus": {
         "type": "object",
@@ -124,6 +126,10 @@ _SCHEMAS: dict[str, Any] = {
             "certificates": {"type": "array", "items": _ref("schemas", "Certificate")},
             "password1_expiry": _NULLABLE_TIME,
             "password2_expiry": _NULLABLE_TIME,
+            "expiry": {**_NULLABLE_TIME, "description": "the active password's expiry"},
+            "days_to_expiry": {**_NULLABLE_DAYS, "description": "days until the active password expires"},
+            "certificate_days_to_expiry": {**_NULLABLE_DAYS, "description": "days until the nearest certificate "
+                                                                            "expires"},
         },
     },
     "Expiry": {

@@ -25,7 +25,7 @@ def store_scan(engine: Engine, scan: ScanPlan, results: list[Result], started: d
                mode: str) -> ScanRecord:
     """Build the record of a finished scan and replace the stored one with it."""
     summary = summarize(started, engine.clock(), source, mode, [(p.token, p.secret) for p in scan.plans], results)
-    record = ScanRecord(summary, status_rows(scan.plans), [f.to_json() for f in scan.failures],
+    record = ScanRecord(summary, status_rows(scan.plans, summary.completed_at), [f.to_json() for f in scan.failures],
                         [o.to_json() for o in scan.orphans])
     try:
         engine.scans.save(record)

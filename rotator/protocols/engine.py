@@ -29,8 +29,10 @@ from rotator.azure.work_queue import WorkQueue
 from rotator.core.model import SecretState, TokenState, VaultFacts
 from rotator.core.policy import Decision, Forced, Lifetimes, decide
 from rotator.core.resource_ids import RegistryId
-from rotator.core.results import FAILING_ACTIONS, Action, Result
-from rotator.logs import log_event
+from rotator.core.results import Action, Result
+from rotator.logs import log_event, outcome_level
+from rotator.metrics import Metrics
+from rotator.metrics import default as default_metrics
 from rotator.settings import Settings
 
 RELEASE_RESERVE_SECONDS = 10  # the end of a run kept for giving the lease back
@@ -40,8 +42,6 @@ RELEASE_RESERVE_SECONDS = 10  # the end of a run kept for giving the lease back
 # default), so the whole request, wait included, stays within the run bound (under HTTP's 230 s).
 LOCK_WAIT_SECONDS = 60.0
 _LOCK_POLL_FIRST, _LOCK_POLL_MAX = 0.25, 2.0
-_LEVELS = {"failed": logging.ERROR, "refused": logging.WARNING, "drift": logging.WARNING,
-           "waiting": logging.WARNING, "orphaned": logging.WARNING}
 
 
 def utc_now() -> datetime:
@@ -68,6 +68,7 @@ class Engine:
     # Called with a step name where a real run could freeze (VM pause, GC, lost network): "publishing" is
     # right before a new version is written. Tests stall a run there; production does nothing.
     checkpoint: Callable[[str], None] = no_checkpoint
+    metrics: Metrics = default_metrics  # rotator.metrics: no-ops until telemetry is configured
 
     @property
     def lock_wait_seconds(self) -> float:
@@ -83,8 +84,25 @@ class Engine:
 
     def plan(self, token: TokenState, secret: SecretState | None, *, force: bool | Forced = False,
              event_version: str | None = None, facts: VaultFacts | None = None) -> Decision:
-        return decide(token, secret, self.clock(), self.lifetimes, force=force,
-                      adopt=self.settings.adopt_unmanaged, event_version=event_version, facts=facts)
+        """The policy's decision. Where it would wait for the overlap window, the secret's versions are listed
+        (one paged call, no values) to tell whether the standby was ever published: if not, it rotates now.
+        A listing that fails keeps the wait (a WARNING line says why)."""
+        now = self.clock()
+
+        def decision(history: list[SecretState] | None = None) -> Decision:
+            return decide(token, secret, now, self.lifetimes, force=force, adopt=self.settings.adopt_unmanaged,
+                          event_version=event_version, facts=facts, history=history)
+
+        first = decision()
+        if first.code != "overlap" or secret is None:
+            return first
+        try:
+            return decision(self.vault.versions(secret.name))
+        except AzureError as error:
+            log_event("versions-unreadable", logging.WARNING, registry=token.registry.name, token=token.name,
+                      reason=f"{describe(error)}; waiting for the overlap window, as if the standby had been "
+                             "published", code=error_code(error))
+            return first
 
     def guarded(self, registry: RegistryId, token_name: str, work: Callable[[HeldLease | None], Result],
                 locked: bool, wait_for_lock: bool = False, before: Callable[[], None] | None = None) -> Result:
@@ -122,6 +140,7 @@ class Engine:
         duration = int((time.monotonic() - started) * 1000)
         result = replace(result, duration_ms=duration)
         log_result(result)
+        self.metrics.rotation(result)
         return result
 
     @contextlib.contextmanager
@@ -146,11 +165,11 @@ class Engine:
 
 
 def log_result(result: Result) -> None:
-    """The one structured line per token and run."""
-    level = _LEVELS.get(result.action, logging.ERROR if result.action in FAILING_ACTIONS else logging.INFO)
-    log_event("token", level, registry=result.registry, token=result.token, action=result.action, slot=result.slot,
-              reason=result.reason, code=result.code, expiry=result.expiry, version=result.version,
-              duration_ms=result.duration_ms)
+    """The one structured line per token and run, at the outcome's level (rotator.logs.OUTCOME_LEVELS)."""
+    log_event("token", outcome_level(result.action), registry=result.registry, token=result.token,
+              action=result.action, slot=result.slot, reason=result.reason, code=result.code, expiry=result.expiry,
+              version=result.version, duration_ms=result.duration_ms, transient=result.transient or None,
+              retry_at=result.retry_at)
 
 
 def decision_result(token: TokenState, decision: Decision, dry_run: bool, secret: SecretState | None = None) -> Result:

@@ -16,7 +16,7 @@ from rotator.azure.acr import AcrError
 from rotator.azure.errors import describe, error_code, is_transient
 from rotator.core.results import Result
 from rotator.core.work import Source, WorkItem, certificate_item, password_item
-from rotator.logs import log_event
+from rotator.logs import SCAN_COMPLETED, log_event
 from rotator.protocols import password_rotation
 from rotator.protocols.certificate_rotation import plan_certificates, sync_from_vault
 from rotator.protocols.engine import Engine, log_result
@@ -53,7 +53,7 @@ def enqueue_scan(engine: Engine, source: Source = "timer") -> tuple[ScanPlan, li
     for result in results:
         if result.action in ("queued", "failed") and result.token != "*":
             log_result(result)
-    log_event("scan", mode="enqueue", source=source, tokens=len(scan.plans),
+    log_event(SCAN_COMPLETED, mode="enqueue", source=source, tokens=len(scan.plans),
               queued=sum(r.action == "queued" for r in results), failed=sum(r.failed for r in results),
               orphaned=len(scan.orphans))
     return scan, sorted(results, key=lambda r: (r.registry, r.token))

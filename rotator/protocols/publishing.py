@@ -18,6 +18,7 @@ precede it, and the read after the write catches both (docs/architecture.md, Cal
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -95,9 +96,11 @@ def generate_and_publish(engine: Engine, token: TokenState, secret: SecretState 
     if password.created is None:  # not every API version reports it: ARM's token read does
         password = replace(password, created=_slot_created(engine, token, slot))
     log_event("generated", registry=registry, token=name, slot=password.slot, expiry=password.expiry,
-              created=password.created)
+              slot_created=password.created)
     timeout = engine.settings.verify_timeout.total_seconds()
+    started = time.monotonic()
     outcome = engine.login.verify(token.login_server, password.username, password.value, timeout)
+    engine.metrics.verification(time.monotonic() - started, outcome.ok)
     log_event("verified", registry=registry, token=name, slot=password.slot, ok=outcome.ok,
               attempts=outcome.attempts, detail=outcome.detail)
     if not outcome.ok:

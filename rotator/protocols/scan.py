@@ -36,7 +36,7 @@ from rotator.core.model import (
 from rotator.core.policy import Decision
 from rotator.core.resource_ids import RegistryId
 from rotator.core.results import Result
-from rotator.logs import log_event
+from rotator.logs import SCAN_COMPLETED, log_event
 from rotator.protocols import password_rotation
 from rotator.protocols.certificate_rotation import scan_certificates
 from rotator.protocols.engine import Engine, decision_result, log_result
@@ -105,6 +105,7 @@ def plan_all(engine: Engine, certificates: bool = False) -> ScanPlan:
                 facts = _facts(engine, registry, token.name, secret, live, deleted, names)
                 scan.plans.append(PlannedToken(token, secret, engine.plan(token, secret, facts=facts), facts))
     scan.orphans.extend(_orphans(live, listed))
+    engine.metrics.expiries(listed, ((p.token, p.secret) for p in scan.plans))
     return scan
 
 
@@ -162,7 +163,7 @@ def scan_inline(engine: Engine, *, dry_run: bool = False) -> tuple[ScanPlan, lis
                                                                        p.token.login_server, p.token.name),
                                     due))
     results.extend(scan_certificates(engine, [p.token for p in scan.plans], scan.certificates, dry_run=dry_run))
-    log_event("scan", tokens=len(scan.plans), due=len(due), dry_run=dry_run,
+    log_event(SCAN_COMPLETED, tokens=len(scan.plans), due=len(due), dry_run=dry_run,
               failed=sum(r.failed for r in results), orphaned=len(scan.orphans))
     return scan, sorted(results, key=lambda r: (r.registry, r.token))
 
@@ -170,8 +171,8 @@ def scan_inline(engine: Engine, *, dry_run: bool = False) -> tuple[ScanPlan, lis
 def planned_results(engine: Engine, scan: ScanPlan, dry_run: bool) -> list[Result]:
     """Failures, orphans and every token not due, as Results; lagging companions repaired (not on a dry run)."""
     results = [*scan.failures, *scan.orphans]
-    for orphan in scan.orphans:
-        log_result(orphan)
+    for unreadable_or_orphaned in results:
+        log_result(unreadable_or_orphaned)
     for plan in scan.plans:
         if plan.decision.action != "rotate":
             results.append(decision_result(plan.token, plan.decision, dry_run=dry_run, secret=plan.secret))

@@ -15,6 +15,7 @@ from azure.core.exceptions import AzureError, ResourceNotFoundError
 
 from rotator.azure.acr import AcrError
 from rotator.azure.errors import describe, error_code, is_transient
+from rotator.core.model import TokenState
 from rotator.core.resource_ids import RegistryId, TargetScope, parse_registry_id
 from rotator.core.results import Result
 from rotator.protocols.engine import Engine
@@ -123,3 +124,15 @@ def managed_token(engine: Engine, registry_name: str, token_name: str) -> tuple[
     except (AcrError, ResourceNotFoundError) as error:
         reason = "ARM has no such registry" if isinstance(error, ResourceNotFoundError) else str(error)
         raise NotManaged(f"registry {registry_name} is not managed here: {reason}") from None
+
+
+class TokenNotFound(AcrError):
+    """The registry has no token of that name (a typo, or a token deleted meanwhile): nothing to act on."""
+
+
+def existing_token(engine: Engine, registry: RegistryId, login_server: str, token_name: str) -> TokenState:
+    """The token as ARM reads it, for a request naming one (CLI, HTTP) before acting on it."""
+    try:
+        return engine.acr.get_token(registry, login_server, token_name)
+    except ResourceNotFoundError:
+        raise TokenNotFound(f"no token {token_name} in registry {registry.name}") from None

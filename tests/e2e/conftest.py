@@ -18,13 +18,14 @@ from typing import Any
 
 import pytest
 from azure.functions import meta
+from azure.identity import DefaultAzureCredential
 from azure.keyvault.certificates import CertificateClient, CertificateContentType, CertificatePolicy
 from azure.keyvault.secrets import SecretClient
 from azure.storage.queue import QueueClient
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from devstack.control import AcrControl, Control, operator_credential, password_spec, token_spec
+from devstack.control import AcrControl, Control, password_spec, token_spec
 from devstack.functions_host import LocalServer, serve, start_in_thread
 from devstack.queue_listener import trigger_datum
 from devstack.seeding import manage_in_vault
@@ -123,8 +124,9 @@ class ManagedToken:
 def world(stack: Stack) -> Iterator[World]:
     """The managed registry; ROTATOR_REGISTRIES names it during each e2e module, and only then.
 
-    The test's own Key Vault clients act as the stack's operator: importing certificates is not the app's job."""
-    credential = operator_credential()
+    The test's own Key Vault clients use a plain DefaultAzureCredential, as a person's script would: the stack's
+    operator (importing certificates is not the app's job; the app runs as its own identity)."""
+    credential = DefaultAzureCredential()
     vault_url = os.environ["ROTATOR_VAULT_URL"]
     acr = AcrControl(stack.url("acr"), verify=str(stack.ca_file))
     registry = E2E_REGISTRY
@@ -141,6 +143,14 @@ def storage_faults(stack: Stack) -> Iterator[Control]:
     control = Control(stack.url("storage"), verify=str(stack.ca_file))
     yield control
     control.clear_faults()
+
+
+@pytest.fixture
+def shortest_call_bound(world: World) -> Iterator[None]:
+    """The app with ROTATOR_CALL_TIMEOUT_SECONDS at its minimum (5 s): a call whose every try fails gives up
+    sooner (the Storage SDK's backoffs of about 3, 5 and 9 s would take 17 s under the default 30 s)."""
+    with registries_setting(world.registry_id, ROTATOR_CALL_TIMEOUT_SECONDS="5"):
+        yield
 
 
 @pytest.fixture

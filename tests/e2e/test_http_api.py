@@ -278,6 +278,7 @@ def test_rotate_while_busy_is_409_with_retry_after(world: World, client: Client)
     assert int(response.headers["Retry-After"]) > 0
 
 
+@pytest.mark.usefixtures("shortest_call_bound")
 def test_a_lease_release_failure_after_publishing_is_still_200(world: World, client: Client,
                                                                storage_faults: Control) -> None:
     """Issue 10 defect 6: the rotation published, so the caller gets the result, not a 503 that invites a retry."""

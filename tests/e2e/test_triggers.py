@@ -455,6 +455,7 @@ def test_an_event_that_cannot_be_queued_raises_so_event_grid_redelivers(
     assert token.current()[1] == "password2"
 
 
+@pytest.mark.usefixtures("shortest_call_bound")
 def test_a_lease_release_failure_after_publishing_is_acknowledged(
         world: World, deliver: Callable[[dict[str, Any]], None], rotations: Callable[[], Rotations], vault_url: str,
         storage_faults: Control, caplog: pytest.LogCaptureFixture) -> None:

@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from tests.infra.bicep_ast import is_reference
+from tests.infra.bicep_ast import INFRA, is_reference
 from tests.infra.crosscheck import expression
 
 _INTERPOLATION = re.compile(r"\$\{([^}]*)\}")
@@ -29,6 +29,8 @@ _FUNCTIONS: dict[str, Callable[..., Any]] = {
     "empty": lambda value: not value,
     "union": lambda *arrays: list(dict.fromkeys(item for array in arrays for item in array)),
     "to_lower": lambda text: text.lower(),
+    # Paths are relative to the loading file; only infra/modules/ loads text (the alert queries).
+    "load_text_content": lambda file_path, encoding=None: (INFRA / "modules" / file_path).read_text(),
 }
 
 _OPERATORS: dict[str, Callable[[Any, Any], Any]] = {

@@ -9,6 +9,7 @@ import logging
 from collections.abc import Iterator
 
 import pytest
+from azure.identity import DefaultAzureCredential
 from azure.keyvault.certificates import CertificateClient, CertificateContentType, CertificatePolicy
 from cryptography import x509
 
@@ -19,7 +20,7 @@ from rotator.protocols.certificate_rotation import push_certificate
 from rotator.protocols.scan import run_scan
 from tests.certs import PrivateKey, pem, pkcs8, self_signed, thumbprint
 
-from .conftest import EngineFactory, Harness, as_operator
+from .conftest import EngineFactory, Harness
 
 TOKEN = "signed-pull"
 
@@ -42,7 +43,8 @@ def on_token(h: Harness) -> dict[str, str | None]:
 
 
 def import_to_vault(h: Harness, certificate: x509.Certificate, key: PrivateKey) -> None:
-    client: CertificateClient = as_operator(h.engine).certificates._client  # the app may not import
+    # A plain DefaultAzureCredential is the stack's operator, who may import certificates (the app may not).
+    client = CertificateClient(h.stack.env["ROTATOR_VAULT_URL"], DefaultAzureCredential())
     policy = CertificatePolicy(issuer_name="Self", subject="CN=x", content_type=CertificateContentType.pem)
     client.import_certificate(f"acr-{h.registry.name}-{TOKEN}-cert", pem(certificate) + pkcs8(key),
                               policy=policy, tags={"acr-registry": h.registry.name, "acr-token": TOKEN})

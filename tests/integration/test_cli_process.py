@@ -107,6 +107,17 @@ def test_a_registry_outside_the_settings_is_refused_by_name_and_by_resource_id(h
     assert generate_calls(outside) == 0
 
 
+def test_a_token_the_registry_does_not_have_is_a_usage_error(harness: EngineFactory, counted: Writes) -> None:
+    """A typo in the token name is bad input (HTTP answers 404 TokenNotFound): exit 2, named, nothing written."""
+    h = harness([both_slots()])
+    counted.start(h)
+    for command in (("rotate", "--force"), ("certificate", "--pem", "-")):
+        ran = cli(h, command[0], h.registry.name, "no-such-token", *command[1:])
+        assert ran.code == EXIT_USAGE, ran
+        assert f"no token no-such-token in registry {h.registry.name}" in ran.err
+    assert counted.since(h) == []
+
+
 def test_a_resource_id_inside_a_configured_resource_group_is_accepted(harness: EngineFactory) -> None:
     h = harness([both_slots()])
     registry = parse_registry_id(h.registry.id)
@@ -174,7 +185,8 @@ def test_a_long_retry_after_fails_fast_naming_the_service_and_writes_nothing(har
     assert (result["action"], result["transient"], result["code"]) == ("failed", True, "Throttled")
     assert result["reason"].startswith(f"ARM at {h.engine.settings.arm_endpoint} throttled the call (429, "
                                        "Retry-After 3600 s)")
-    assert h.acr.count("tokens.get") == 1, "a Retry-After above the bound is not retried"
+    assert h.acr.count("tokens.get") == 2, "a Retry-After above the bound is not retried (the existence check, " \
+                                           "then the run's read)"
     assert writes(h.acr, counted.vault) == [], "no ARM or Key Vault write (the lock was taken and given back)"
 
 
@@ -184,7 +196,8 @@ def test_a_short_retry_after_is_waited_for(harness: EngineFactory) -> None:
     h.acr.add_fault("tokens.get", status=429, retry_after=1, times=2)
     ran = cli(h, "rotate", h.registry.name, TOKEN, "--force", "--json")
     assert (ran.code, ran.action()) == (EXIT_OK, "rotated"), ran
-    assert h.acr.count("tokens.get") == 4  # throttled twice, the read, and the fence after publishing
+    # throttled twice, the existence check, the run's read, and the fence after publishing
+    assert h.acr.count("tokens.get") == 5
 
 
 def test_a_release_failure_after_publishing_exits_0(harness: EngineFactory, storage_control: Control) -> None:

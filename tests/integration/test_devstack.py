@@ -34,7 +34,7 @@ def test_second_stack_runs_beside_the_session_stack_and_down_leaves_nothing(stac
     assert up.returncode == 0, up.stderr
     exported = dict(line.removeprefix("export ").split("=", 1) for line in up.stdout.splitlines())
     for name in ("ROTATOR_ARM_ENDPOINT", "ROTATOR_VAULT_URL", "AzureWebJobsStorage", "REQUESTS_CA_BUNDLE",
-                 "SSL_CERT_FILE", "IDENTITY_ENDPOINT", "IDENTITY_HEADER"):
+                 "SSL_CERT_FILE", "IDENTITY_ENDPOINT", "IDENTITY_HEADER", "ROTATOR_IDENTITY_CLIENT_ID"):
         assert name in exported
     # endpoints and trust only: Key Vault's clients run with the SDK's defaults, as in production
     assert [name for name in exported if "KEYVAULT" in name.upper() or "CHALLENGE" in name.upper()] == []

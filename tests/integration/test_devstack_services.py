@@ -13,7 +13,7 @@ from azure.keyvault.secrets import SecretClient
 from azure.storage.blob import BlobServiceClient
 from cryptography.hazmat.primitives import serialization
 
-from devstack.control import operator_credential
+from devstack.control import APP, credential_for
 from devstack.stack import Stack
 from rotator.azure.lease import Busy, TokenLocks
 from rotator.core.resource_ids import RegistryId
@@ -57,12 +57,12 @@ def test_secret_versions_tags_and_expiry_with_default_credential(stack: Stack) -
 def test_certificate_import_and_public_read_back(stack: Stack) -> None:
     certificate, key = self_signed(common_name="devstack import", days=30)
     pem_bundle = pem(certificate) + pkcs8(key)
-    operator = CertificateClient(stack.env["ROTATOR_VAULT_URL"], operator_credential())
+    operator = CertificateClient(stack.env["ROTATOR_VAULT_URL"], DefaultAzureCredential())
     name = f"devstack-cert-{uuid.uuid4().hex[:8]}"
     policy = CertificatePolicy(issuer_name="Self", subject="CN=devstack import",
                                content_type=CertificateContentType.pem)
     operator.import_certificate(name, pem_bundle, policy=policy)  # the app may read certificates, not import them
-    app = CertificateClient(stack.env["ROTATOR_VAULT_URL"], DefaultAzureCredential())
+    app = CertificateClient(stack.env["ROTATOR_VAULT_URL"], credential_for(APP))
     read = app.get_certificate(name)
     assert bytes(read.cer or b"") == certificate.public_bytes(serialization.Encoding.DER)
     assert read.properties.x509_thumbprint == bytes.fromhex(thumbprint(certificate))

@@ -13,7 +13,7 @@ import uuid
 import pytest
 from azure.core.exceptions import HttpResponseError
 
-from devstack.control import OPERATOR, AcrControl, AuthzControl, token_spec
+from devstack.control import APP, OPERATOR, AcrControl, AuthzControl, token_spec
 from devstack.stack import Stack
 from rotator.azure.acr import REQUIRED_ARM_ACTIONS
 from rotator.azure.vault import PROBE_SECRET
@@ -43,6 +43,7 @@ def failed(report: Report) -> list[str]:
 def test_with_what_infra_grants_everything_checks_out(stack: Stack, world: World) -> None:
     report = diagnose(lambda: engine_for(stack, world.registry.id))
     assert report.ok, failed(report)
+    assert report.checks[0].detail.endswith(f"runs as the user-assigned identity {APP.client_id}")
     assert {c.status for c in report.checks} == {"ok", "not-checked"}
     assert [c.check for c in report.checks if c.status == "not-checked"] == ["Event Grid wiring"]
 
@@ -86,7 +87,7 @@ def test_cli_exit_codes_table_and_json(stack: Stack, world: World, monkeypatch: 
     assert cli.main(["doctor"], out=out, err=io.StringIO()) == cli.EXIT_OK
     assert "✓ settings" in out.getvalue() and "- Event Grid wiring" in out.getvalue()
     nobody = world.principal(roles=())
-    monkeypatch.setenv("AZURE_CLIENT_ID", nobody.client_id)
+    monkeypatch.setenv("ROTATOR_IDENTITY_CLIENT_ID", nobody.client_id)
     out = io.StringIO()
     assert cli.main(["doctor", "--json"], out=out, err=io.StringIO()) == cli.EXIT_FAILED
     document = json.loads(out.getvalue())

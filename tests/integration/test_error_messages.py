@@ -39,6 +39,7 @@ def test_a_disabled_secret_says_key_vault_and_secret_disabled(harness: EngineFac
     assert generate_calls(h) == 0
 
 
+@pytest.mark.usefixtures("quick_soft_delete")
 def test_a_soft_deleted_name_says_object_is_deleted_but_recoverable(harness: EngineFactory) -> None:
     """Through the rotator's own (bounded) Key Vault client: the 409's inner code survives into the sentence."""
     h = harness([both_slots()])

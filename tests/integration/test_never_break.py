@@ -8,6 +8,7 @@ forced requests, companion ownership, orphaned secrets. Logins are checked with 
 from __future__ import annotations
 
 import json
+import logging
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,7 +18,7 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.keyvault.secrets import SecretClient
 from azure.storage.blob import BlobLeaseClient, BlobServiceClient
 
-from devstack.control import password_spec, token_spec
+from devstack.control import Control, password_spec, token_spec
 from devstack.seeding import manage_in_vault
 from devstack.skopeo import Skopeo
 from rotator.azure.lease import TokenLocks
@@ -108,6 +109,7 @@ def regenerate_by_hand(h: Harness, slot: PasswordName, days: float = 30) -> NewP
 # --- defect 1: soft-deleted secrets ----------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("quick_soft_delete")
 def test_a_soft_deleted_secret_is_refused_before_any_arm_write(harness: EngineFactory, vault_control, skopeo: Skopeo,
                                                                tmp_path: Path, monkeypatch) -> None:
     h = harness([both_slots(days=10)])  # due, both slots populated, active password2
@@ -132,9 +134,11 @@ def test_a_soft_deleted_secret_is_refused_before_any_arm_write(harness: EngineFa
     secrets(h).begin_recover_deleted_secret(name)
     wait_for(lambda: secrets(h).get_secret(name).value is not None, "the recovered secret")
     assert current(h)[2] == before["password2"] and logs_in(skopeo, h, before["password2"], tmp_path)
-    assert of(run_scan(h.engine)).action == "waiting"  # due, but password1 may still be in use: not yet
+    # Due; password1 never reached Key Vault (manage_in_vault published password2), so nothing relies on it.
+    assert of(run_scan(h.engine)).action == "rotated"
 
 
+@pytest.mark.usefixtures("quick_soft_delete")
 def test_a_soft_deleted_companion_is_refused_before_any_arm_write(harness: EngineFactory, vault_control) -> None:
     h = harness([one_slot()], ROTATOR_DOCKERCONFIGJSON="true")
     assert of(run_scan(h.engine)).action == "rotated"  # adopted: the password secret and its companion
@@ -269,6 +273,57 @@ def test_a_forced_rotation_never_cuts_the_overlap_window_short(harness: EngineFa
     assert datetime.fromisoformat(second["retry_at"]) > datetime.now(UTC) + timedelta(hours=23)
     assert h.acr.count("registries.generateCredentials") == 0
     assert logs_in(skopeo, h, pre_burst, tmp_path) and logs_in(skopeo, h, current(h)[2], tmp_path)
+
+
+# The window protects what was current in Key Vault; a standby no version of the secret held protects nothing.
+
+
+def test_a_due_token_whose_standby_never_reached_key_vault_rotates_at_once(harness: EngineFactory, skopeo: Skopeo,
+                                                                          tmp_path: Path, monkeypatch) -> None:
+    """Published by hand a minute ago with password1, while password2 already existed and was never published."""
+    h = harness([both_slots(days=10)])
+    manage_in_vault(secrets(h), h.registry, TOKEN, "password1")
+    held = acr_values(h)["password1"]
+    code, out, _ = run_cli(h, monkeypatch, "status", "--json")
+    assert code == 0 and json.loads(out)["results"][0]["action"] == "would-rotate"
+
+    result = of(run_scan(h.engine))
+
+    assert (result.action, result.slot) == ("rotated", "password2"), result
+    assert "password2 was never published in Key Vault" in result.reason
+    assert current(h)[0] == "password2" and logs_in(skopeo, h, current(h)[2], tmp_path)
+    assert logs_in(skopeo, h, held, tmp_path)  # the credential consumers hold keeps working
+
+
+def test_after_adoption_only_a_slot_key_vault_held_waits(harness: EngineFactory, skopeo: Skopeo,
+                                                        tmp_path: Path) -> None:
+    h = harness([token_spec(TOKEN, passwords={"password2": password_spec(time.time() + 60 * DAY)})])
+    adopted = rotate(h, force=False)
+    assert (adopted.action, adopted.slot) == ("rotated", "password1")  # adoption fills the empty slot
+    published = current(h)[2]
+
+    never_published = rotate(h)  # forced: password2 was in ACR before, never in Key Vault
+    held = rotate(h)  # forced again: password1 was current in Key Vault until a moment ago
+
+    assert (never_published.action, never_published.slot) == ("rotated", "password2"), never_published
+    assert (held.action, held.code, held.slot) == ("waiting", "overlap", "password1"), held
+    assert logs_in(skopeo, h, published, tmp_path) and logs_in(skopeo, h, current(h)[2], tmp_path)
+
+
+def test_unreadable_versions_keep_the_wait(harness: EngineFactory, vault_control: Control,
+                                           caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="rotator")
+    h = harness([both_slots(days=10)])
+    manage_in_vault(secrets(h), h.registry, TOKEN, "password1")
+    h.acr.reset_counters()
+    vault_control.add_fault("secrets.list_versions", status=403, code="Forbidden", times=None)
+
+    result = of(run_scan(h.engine))
+
+    assert (result.action, result.code) == ("waiting", "overlap")
+    assert h.acr.count("registries.generateCredentials") == 0
+    (line,) = [json.loads(r.getMessage()) for r in caplog.records if "versions-unreadable" in r.getMessage()]
+    assert line["token"] == TOKEN and "403" in line["reason"] and "waiting for the overlap window" in line["reason"]
 
 
 # --- defect 5: the .dockerconfigjson companion follows the ownership rules -----------------------------

@@ -3,8 +3,8 @@
 Every flow runs under a principal holding exactly what infra/ grants; taking away one action or one
 role makes the flow that needs it fail with a message naming the missing action, and nothing a
 consumer relies on changes. The principals, custom roles and assignments are made with the stack's
-authz controls; the rotator picks its principal through AZURE_CLIENT_ID, as a deployment with a
-user-assigned identity does.
+authz controls; the rotator picks its principal through ROTATOR_IDENTITY_CLIENT_ID, as a deployment
+with a user-assigned identity does (the stack's env names the function app's identity there).
 """
 
 from __future__ import annotations
@@ -73,8 +73,8 @@ def engine_for(stack: Stack, registry_id: str, principal: Principal | None = Non
     # the overlap window (proved in test_never_break.py) is off here.
     env = {**stack.env, "ROTATOR_REGISTRIES": registry_id, "ROTATOR_VERIFY_TIMEOUT_SECONDS": "20",
            "ROTATOR_MIN_OVERLAP_HOURS": "0"}
-    if principal is not None and principal.kind == "user-assigned":
-        env["AZURE_CLIENT_ID"] = principal.client_id
+    if principal is not None:
+        env["ROTATOR_IDENTITY_CLIENT_ID"] = principal.client_id
     engine = build_engine(Settings.from_env(env))
     engine.acr._polling = {"polling_interval": 0}  # token PATCHes answer Retry-After 10; poll at once
     return engine
@@ -302,7 +302,7 @@ def test_a_principal_with_no_roles_gets_nothing_done_and_learns_why(stack: Stack
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     nobody = world.principal(roles=())
     before = world.state()
-    settings = {"ROTATOR_REGISTRIES": world.registry.id, "AZURE_CLIENT_ID": nobody.client_id}
+    settings = {"ROTATOR_REGISTRIES": world.registry.id, "ROTATOR_IDENTITY_CLIENT_ID": nobody.client_id}
     for name, value in {**stack.env, **settings}.items():
         monkeypatch.setenv(name, value)
     err = io.StringIO()
@@ -329,7 +329,7 @@ def test_http_and_events_name_the_missing_action_too(stack: Stack, world: World,
 
 def test_every_flow_passes_under_exactly_what_infra_grants(stack: Stack, world: World,
                                                            acr_control: AcrControl) -> None:
-    """The app's own identity (no AZURE_CLIENT_ID): a due token rotates, a Key Vault certificate lands."""
+    """The app's own identity (the stack's ROTATOR_IDENTITY_CLIENT_ID): a due token rotates, a certificate lands."""
     now = time.time()
     registry = acr_control.seed(unique_registry_name("granted"), tokens=[
         token_spec(DUE, passwords={"password1": password_spec(now + 10 * DAY)})])

@@ -22,7 +22,7 @@ import requests
 from azure.identity import DefaultAzureCredential
 
 from devstack.acr.validation import SUPPORTED_API_VERSIONS
-from devstack.control import AcrControl, VaultControl, operator_credential
+from devstack.control import AcrControl, VaultControl
 from devstack.keyvault.service import SOFT_DELETE_SECONDS
 from devstack.stack import Stack
 
@@ -76,7 +76,7 @@ def operation_path(url: str) -> str:
 @pytest.fixture
 def arm(stack: Stack) -> Iterator[tuple[str, dict[str, str]]]:
     """The stack's operator (Owner): the recordings create registries, which the app may not."""
-    token = operator_credential().get_token(ARM_RESOURCE).token
+    token = DefaultAzureCredential().get_token(ARM_RESOURCE).token
     yield stack.url("acr"), {"Authorization": f"Bearer {token}"}
 
 

@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 from uuid import uuid4
 
 from devstack.control import password_spec, token_spec
 from rotator.core.model import secret_name
 from rotator.core.resource_ids import parse_registry_id
 from rotator.entrypoints import cli
+from rotator.logs import structured_fields
 from rotator.protocols import password_rotation
 from rotator.protocols.scan import run_scan
 from rotator.settings import Settings
 from rotator.wiring import build_engine
+from tests.appinsights import captured as app_insights
 
 from .conftest import EngineFactory, run_cli, unique_registry_name
 
@@ -94,7 +98,7 @@ def test_cli_json_contract_and_exit_codes(harness: EngineFactory, monkeypatch) -
     status = by_token(json.loads(out)["results"])
     assert status["due-token"]["active"] == "password2" and status["due-token"]["next_due"]
     code, out, err = run_cli(h, monkeypatch, "rotate", h.registry.name, "no-such-token", "--force")
-    assert code == 1 and "not found" in out
+    assert code == cli.EXIT_USAGE and f"no token no-such-token in registry {h.registry.name}" in err
     code, out, err = run_cli(h, monkeypatch, "rotate", "nosuchregistry", "due-token")
     assert code == 2 and "nosuchregistry" in err
     code, out, err = run_cli(h, monkeypatch, "scan", ROTATOR_VALIDITY_DAYS="ten")
@@ -111,21 +115,30 @@ def test_table_output_is_readable(harness: EngineFactory, monkeypatch) -> None:
 
 
 def test_generated_passwords_never_leak(harness: EngineFactory, monkeypatch, caplog, capfd) -> None:
-    """The real generated values are absent from logs (all loggers, DEBUG), CLI output and results: scan,
-    a forced rotation the overlap window holds back, and revokes (which re-verify the kept value)."""
+    """The real generated values are absent from logs (all loggers, DEBUG; messages and structured fields, and
+    the traces the Azure Monitor exporter would send), CLI output and results: scan, forced rotations (one of
+    a slot Key Vault never held, one the overlap window holds back), and revokes (which re-verify the kept
+    value)."""
     caplog.set_level(logging.DEBUG)
     h = harness(states())
-    runs = [run_cli(h, monkeypatch, "-v", "scan", "--json"),
-            run_cli(h, monkeypatch, "-v", "rotate", h.registry.name, "due-token", "--force"),
-            run_cli(h, monkeypatch, "-v", "revoke", h.registry.name, "fresh-token", "--json"),
-            run_cli(h, monkeypatch, "-v", "revoke", h.registry.name, "due-token", "--slot", "password1")]
-    assert [code for code, _, _ in runs] == [0, cli.EXIT_BUSY, 0, 0]
-    assert "waiting" in runs[1][1] and '"revoked"' in runs[2][1] and "revoked" in runs[3][1]
+    with app_insights() as telemetry:
+        runs = [run_cli(h, monkeypatch, "-v", "scan", "--json"),
+                run_cli(h, monkeypatch, "-v", "rotate", h.registry.name, "due-token", "--force"),
+                run_cli(h, monkeypatch, "-v", "rotate", h.registry.name, "due-token", "--force"),
+                run_cli(h, monkeypatch, "-v", "revoke", h.registry.name, "fresh-token", "--json"),
+                run_cli(h, monkeypatch, "-v", "revoke", h.registry.name, "due-token", "--slot", "password1")]
+    assert [code for code, _, _ in runs] == [0, 0, cli.EXIT_BUSY, 0, 0]
+    assert "rotated" in runs[1][1] and "waiting" in runs[2][1]
+    assert '"revoked"' in runs[3][1] and "revoked" in runs[4][1]
     values = [p.value for t in ("fresh-token", "due-token", "expired-token", "never-managed")
               for p in h.acr.token_passwords(h.registry.name, t).values()]
     assert len(values) >= 5 and all(len(v) == 52 for v in values)
     captured = capfd.readouterr()
-    haystack = "\n".join([*(out + err for _, out, err in runs), caplog.text, captured.out, captured.err])
+    fields = json.dumps([structured_fields(r) for r in caplog.records], default=str)
+    exported = json.dumps(telemetry.traces(), default=str)
+    assert '"event": "token"' in fields and '"customDimensions"' in exported and "due-token" in exported
+    haystack = "\n".join([*(out + err for _, out, err in runs), caplog.text, fields, exported,
+                          captured.out, captured.err])
     assert "Basic " not in haystack and "Bearer ey" not in haystack
     leaked = [v for v in values if v in haystack]
     assert leaked == []
@@ -162,3 +175,27 @@ def test_resource_group_and_subscription_entries_expand_to_their_registries(stac
         results = run_scan(engine, dry_run=True)
         assert sorted((r.registry, r.token, r.action) for r in results) == sorted(
             (s.name, "scoped-token", "would-rotate") for s in seeded)
+
+
+def test_status_shows_days_to_expiry_and_a_summary(harness: EngineFactory, monkeypatch) -> None:
+    h = harness(states())
+    run_scan(h.engine)  # every enabled token now has a managed secret (90 days)
+    code, out, _ = run_cli(h, monkeypatch, "status", "--json")
+    assert code == 0
+    document = json.loads(out)
+    rows: dict[str, Any] = by_token(document["results"])
+    fresh = rows["fresh-token"]
+    assert {"active", "password1_expiry", "next_due", "action"} <= set(fresh)  # the earlier keys stay
+    assert fresh["expiry"] == fresh[f"{fresh['active']}_expiry"] and 89 < fresh["days_to_expiry"] <= 90
+    assert rows["disabled-token"]["days_to_expiry"] is None  # never rotated: no managed secret
+    summary = document["summary"]
+    assert summary["tokens"] == 5 and summary["actions"] == {"skipped": 5}
+    nearest = summary["nearest_expiry"]
+    soonest = min((r for r in rows.values() if r["days_to_expiry"] is not None), key=lambda r: r["days_to_expiry"])
+    assert (nearest["token"], nearest["credential"], nearest["days_to_expiry"]) == (
+        soonest["token"], soonest["active"], soonest["days_to_expiry"])
+    code, out, _ = run_cli(h, monkeypatch, "status")
+    header, *lines = out.splitlines()
+    assert "DAYS_TO_EXPIRY" in header.split()
+    assert re.fullmatch(rf"5 tokens: 5 skipped; nearest expiry: {h.registry.name}/{soonest['token']} "
+                        rf"{soonest['active']} in {soonest['days_to_expiry']} days \(.+\)", lines[-1])

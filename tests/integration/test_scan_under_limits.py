@@ -28,9 +28,10 @@ DUE, FRESH = 8, 4
 @pytest.fixture
 def tight_limits(acr_control: AcrControl, vault_control: Control) -> Iterator[None]:
     # Small buckets that still refill a burst for every worker each second (a bucket of one starves
-    # ROTATOR_MAX_PARALLEL workers that all wake at the same Retry-After, past the SDK's 10 retries).
-    acr_control.set_limits(reads=(4, 8), writes=(4, 4))
-    vault_control.set_limits(transactions=(4, 8), secret_create=(4, 4))
+    # ROTATOR_MAX_PARALLEL workers that all wake at the same Retry-After, past the SDK's 10 retries), and
+    # large enough that a dozen 429s, each waited for at least a second, bite without dominating the test.
+    acr_control.set_limits(reads=(8, 8), writes=(6, 4))
+    vault_control.set_limits(transactions=(8, 8), secret_create=(6, 4))
     try:
         yield
     finally:

@@ -12,6 +12,7 @@ from rotator.azure.bounds import TimeBounds
 from rotator.azure.errors import CallFailed
 from rotator.azure.login import RegistryLogin
 from rotator.core.resource_ids import parse_registry_id
+from rotator.wiring import build_engine
 
 from .conftest import EngineFactory, delay_new_passwords, writes
 from .test_password_protocol import NO_OVERLAP, TOKEN, both_slots, current, logs_in, rotate
@@ -34,9 +35,9 @@ def test_key_vault_throttling_beyond_the_bound_fails_fast_and_publishes_nothing(
 
 
 def test_throttling_within_the_bound_is_waited_for(harness: EngineFactory, vault_control: Control) -> None:
-    h = harness([both_slots()], ROTATOR_MAX_RETRY_AFTER_SECONDS="2")
+    h = harness([both_slots()], ROTATOR_MAX_RETRY_AFTER_SECONDS="1")
     vault_control.reset_counters()
-    vault_control.add_fault("secrets.set", status=429, retry_after=2, times=2)
+    vault_control.add_fault("secrets.set", status=429, retry_after=1, times=2)
     assert rotate(h).action == "rotated"
     assert vault_control.count("secrets.set") == 3
 
@@ -53,11 +54,13 @@ def test_a_retry_after_of_zero_seconds_allowed_means_no_waiting_at_all(harness: 
 @pytest.mark.parametrize(("service", "operation"), [("ARM", "tokens.get"), ("Storage (blob)", "lease.acquire")])
 def test_an_answer_slower_than_the_call_bound_is_given_up(harness: EngineFactory, storage_control: Control,
                                                           service: str, operation: str) -> None:
-    h = harness([both_slots()], ROTATOR_CALL_TIMEOUT_SECONDS="5")
+    h = harness([both_slots()])
+    # A call bound below the settings' 5 s minimum, through the same retry policies: the test waits less.
+    h.engine = build_engine(h.engine.settings, bounds=TimeBounds(call_seconds=2))
     rotate(h)
     _, version, _ = current(h)
     control = h.acr if service == "ARM" else storage_control
-    control.add_fault(operation, latency_ms=8000, times=None)
+    control.add_fault(operation, latency_ms=4000, times=None)
     result = rotate(h)
     assert (result.action, result.transient, result.code) == ("failed", True, "Timeout"), result
     assert f"{service} at https://127.0.0.1:" in result.reason and result.reason.endswith(": timed out")
@@ -87,16 +90,20 @@ def test_verification_stops_early_enough_to_leave_time_to_publish(harness: Engin
 
 
 def test_a_run_out_of_time_after_generating_publishes_nothing(harness: EngineFactory, vault_control: Control) -> None:
-    """The run's bound cuts verification short; the run fails transiently and Key Vault keeps its credential."""
+    """The run's bound cuts verification short; the run fails transiently and Key Vault keeps its credential.
+
+    The run's deadline is the sooner of ROTATOR_RUN_TIMEOUT_SECONDS (at least 30 s) and an enclosing one (an
+    HTTP request's): an enclosing 20 s leaves 5 s of work before the lease release's 10 s and one call bound."""
     h = harness([both_slots()], ROTATOR_RUN_TIMEOUT_SECONDS="30", ROTATOR_CALL_TIMEOUT_SECONDS="5",
                 ROTATOR_VERIFY_TIMEOUT_SECONDS="20", **NO_OVERLAP)
     rotate(h)
     _, version, value = current(h)
-    h.acr.add_fault("registries.generateCredentials", latency_ms=4500)  # within the call bound, eats the run
-    h.acr.add_fault("tokens.get", latency_ms=4500)
+    h.acr.add_fault("registries.generateCredentials", latency_ms=1500)  # within the call bound, eats the run
+    h.acr.add_fault("tokens.get", latency_ms=1500)
     vault_control.reset_counters()
     delay_new_passwords(h.stack, h.acr, h.registry.login_server, 3600)
-    result = rotate(h)
+    with bounds.deadline(20):
+        result = rotate(h)
     assert result.action == "failed" and result.transient
     assert "nothing published" in result.reason and "by the run's time bound" in result.reason
     assert writes(vault_control) == [] and current(h)[1] == version and logs_in(h, value)

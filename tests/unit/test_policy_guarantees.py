@@ -33,6 +33,7 @@ from rotator.core.policy import (
     current_is_dead,
     decide,
     effective_lifetimes,
+    held_in_vault,
     plan_revoke,
     standby_free_at,
 )
@@ -100,6 +101,50 @@ def test_a_standby_made_before_the_publish_counts_as_maybe_current(before: timed
     """Key Vault stamps the write to the second: within the second after the stamp it may still precede it."""
     the_token = both(standby_created=NOW - HOUR - before)
     assert decide(the_token, current(published=NOW - HOUR), NOW, DEFAULTS, force=True).action == "wait"
+
+
+# The standby's history: which earlier versions of the secret may have held its current password.
+STANDBY_CREATED = NOW - 20 * DAY
+HISTORIES: dict[str, tuple[list[SecretState], bool]] = {  # versions besides the current one, held?
+    "none": ([], False),
+    "only-the-active-slot": ([current("password1", NOW - 100 * DAY, "v0", NOW - 100 * DAY)], False),
+    "the-standby-with-its-creation": ([current("password2", NOW - 19 * DAY, "v0", STANDBY_CREATED)], True),
+    "an-older-password-of-the-standby": ([current("password2", NOW - 99 * DAY, "v0", NOW - 100 * DAY)], False),
+    "the-standby-without-creation-tag": ([current("password2", NOW - 19 * DAY, "v0", None)], True),
+    "a-version-without-slot-tag": ([replace(secret(None, "v0"), created=NOW - 30 * DAY)], True),
+}
+
+
+@pytest.mark.parametrize(("earlier", "held"), HISTORIES.values(), ids=HISTORIES.keys())
+def test_a_standby_no_earlier_version_held_is_rotated_at_once(earlier: list[SecretState], held: bool) -> None:
+    """Adopted or published by hand while the other slot already held a password that never reached Key Vault:
+    no consumer can hold it, so the overlap window protects nothing."""
+    now_current = current(published=NOW - HOUR)
+    the_token = both(standby_created=STANDBY_CREATED)
+    decision = decide(the_token, now_current, NOW, DEFAULTS, force=True, history=[now_current, *earlier])
+    if held:
+        assert (decision.action, decision.code, decision.slot) == ("wait", "overlap", "password2")
+    else:
+        assert (decision.action, decision.slot, decision.code) == ("rotate", "password2", None)
+        assert "password2 was never published in Key Vault" in decision.reason and "forced" in decision.reason
+
+
+def test_without_the_history_a_standby_waits() -> None:
+    assert decide(both(), current(published=NOW - HOUR), NOW, DEFAULTS, force=True).action == "wait"
+
+
+def test_a_standby_without_creation_time_counts_as_held_by_any_version_of_its_slot() -> None:
+    the_token = token(password("password1", NOW + 80 * DAY, ACTIVE_CREATED), password("password2", NOW + DAY, None))
+    tagged = [current("password2", NOW - DAY, "v0", NOW - 30 * DAY)]
+    now_current = current(published=NOW - HOUR)
+    assert decide(the_token, now_current, NOW, DEFAULTS, force=True, history=tagged).action == "wait"
+    assert decide(the_token, now_current, NOW, DEFAULTS, force=True, history=[now_current]).action == "rotate"
+
+
+def test_the_history_is_not_needed_outside_the_window() -> None:
+    """It only ever turns a wait into a rotation: a token that is not due stays skipped whatever it says."""
+    fresh = token(password("password1", NOW + 80 * DAY, ACTIVE_CREATED), password("password2", NOW + DAY, NOW - DAY))
+    assert decide(fresh, current(published=NOW - HOUR), NOW, DEFAULTS, history=[]).action == "skip"
 
 
 def test_a_due_rotation_waits_too() -> None:
@@ -328,19 +373,40 @@ def situations(draw: st.DrawFn) -> tuple[TokenState, SecretState, datetime, bool
     return token(*slots), the_secret, draw(MOMENTS), force
 
 
+def earlier_version(slot: PasswordName | None, recorded: datetime | None, published: datetime) -> SecretState:
+    """An earlier version of the secret holding `slot` (None: no slot tag) with `recorded` as creation tag."""
+    return current(slot, published, "v0", recorded) if slot else replace(secret(None, "v0"), created=published)
+
+
+@st.composite
+def histories(draw: st.DrawFn, the_token: TokenState) -> list[SecretState] | None:
+    """None (not listed), or earlier versions for either slot or none, whose creation tags may be a slot's live
+    creation time, another moment, or missing."""
+    if draw(st.booleans()):
+        return None
+    live = [slot.created for slot in the_token.passwords.values() if slot.created is not None]
+    recorded = (st.none() | MOMENTS | st.sampled_from(live)) if live else (st.none() | MOMENTS)
+    slots = st.sampled_from([*PASSWORD_SLOTS, None])
+    return draw(st.lists(st.builds(earlier_version, slots, recorded, MOMENTS), max_size=3))
+
+
 @settings(max_examples=300, deadline=None)
-@given(situations())
+@given(situations(), st.data())
 def test_property_a_standby_is_only_regenerated_outside_the_window_or_to_heal(
-        situation: tuple[TokenState, SecretState, datetime, bool | Forced]) -> None:
+        situation: tuple[TokenState, SecretState, datetime, bool | Forced], data: st.DataObject) -> None:
     the_token, the_secret, now, force = situation
-    decision = decide(the_token, the_secret, now, DEFAULTS, force=force)
+    history = data.draw(histories(the_token))
+    decision = decide(the_token, the_secret, now, DEFAULTS, force=force, history=history)
     if decision.action == "rotate":
         assert decision.slot == other_slot(the_secret.slot or "password1")
         healing = current_is_dead(the_token, the_secret, now, DEFAULTS) is not None
         free_at = standby_free_at(the_token, the_secret, decision.slot, now, DEFAULTS)
-        assert healing or free_at is None or now >= free_at
+        if not healing and free_at is not None and now < free_at:  # within the window: only if never held
+            assert history is not None and not held_in_vault(history, the_token.passwords[decision.slot])
     if decision.action == "wait":
         assert decision.due_at is not None and decision.due_at > now
         assert decide(the_token, the_secret, decision.due_at, DEFAULTS, force=force).action != "wait"
+        assert decision.slot is not None
+        assert history is None or held_in_vault(history, the_token.passwords[decision.slot])
     if decision.code == "coalesced":
         assert isinstance(force, Forced) and force.seen_version != the_secret.version

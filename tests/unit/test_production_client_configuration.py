@@ -37,7 +37,8 @@ def text_files() -> list[Path]:
     for entry in TEXTS:
         path = ROOT / entry
         files += [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
-    return [f for f in files if f.resolve() != Path(__file__).resolve() and "__pycache__" not in f.parts]
+    skipped = {"__pycache__", "node_modules"}  # generated, and installed packages (docs/node's Mermaid checker)
+    return [f for f in files if f.resolve() != Path(__file__).resolve() and not skipped & set(f.parts)]
 
 
 def _name(node: ast.expr) -> str:

@@ -1,10 +1,12 @@
-"""The README documents every setting the code reads, with the code's default."""
+"""The README documents every setting the code reads, with the code's default; the docs every result action."""
 
 from __future__ import annotations
 
 import re
+import typing
 from pathlib import Path
 
+from rotator.core.results import Action
 from rotator.settings import SETTINGS
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -40,3 +42,13 @@ def test_every_test_the_guarantees_name_exists() -> None:
                for match in re.findall(r"^def (test_[a-z0-9_]+)\(", path.read_text(), re.MULTILINE)}
     assert len(named) >= 10
     assert named - defined == set()
+
+
+def test_the_documented_result_actions_are_the_codes() -> None:
+    """README's CLI section, architecture.md's CLI contract and http-api.md's Result list name every action."""
+    docs = README.parent / "docs"
+    for path, marker in ((README, "`action` (`rotated`"), (docs / "architecture.md", "`action` (`rotated`"),
+                         (docs / "http-api.md", "`action` (`rotated`")):
+        text = " ".join(path.read_text().split())
+        listed = text[text.index(marker) + len("`action` ("):].split(")", 1)[0]
+        assert set(re.findall(r"`([a-z-]+)`", listed)) == set(typing.get_args(Action)), path.name

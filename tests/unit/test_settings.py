@@ -72,6 +72,7 @@ DOCUMENTED_DEFAULTS = {
     "ROTATOR_CALL_TIMEOUT_SECONDS": "30",
     "ROTATOR_MAX_RETRY_AFTER_SECONDS": "10",
     "ROTATOR_RUN_TIMEOUT_SECONDS": "180",
+    "ROTATOR_IDENTITY_CLIENT_ID": "",
 }
 
 
@@ -127,13 +128,22 @@ def test_azure_storage_settings_are_carried_through() -> None:
 
 def test_azure_client_id_chooses_a_user_assigned_identity_and_is_optional() -> None:
     client_id = "7C9E6679-7425-40DE-944B-E07FC1F90AE7"
-    assert load().azure_client_id is None and load(AZURE_CLIENT_ID=" ").azure_client_id is None
-    assert load(AZURE_CLIENT_ID=client_id).azure_client_id == client_id.lower()
+    assert load().identity_client_id is None and load(AZURE_CLIENT_ID=" ").identity_client_id is None
+    assert load(AZURE_CLIENT_ID=client_id).identity_client_id == client_id.lower()
 
 
+def test_the_rotators_own_identity_setting_wins_over_azure_client_id() -> None:
+    """Every DefaultAzureCredential in a process reads AZURE_CLIENT_ID; only the rotator reads its own setting."""
+    rotator, everyone = "7c9e6679-7425-40de-944b-e07fc1f90ae7", "0be7a70a-0000-4000-8000-00000000c11e"
+    assert load(ROTATOR_IDENTITY_CLIENT_ID=rotator.upper()).identity_client_id == rotator
+    assert load(ROTATOR_IDENTITY_CLIENT_ID=rotator, AZURE_CLIENT_ID=everyone).identity_client_id == rotator
+    assert load(ROTATOR_IDENTITY_CLIENT_ID=" ", AZURE_CLIENT_ID=everyone).identity_client_id == everyone
+
+
+@pytest.mark.parametrize("name", ["ROTATOR_IDENTITY_CLIENT_ID", "AZURE_CLIENT_ID"])
 @pytest.mark.parametrize("bad", ["my-identity", "7c9e6679-7425-40de-944b", "7c9e6679742540de944be07fc1f90ae7x"])
-def test_an_azure_client_id_that_is_not_a_guid_is_refused(bad: str) -> None:
-    assert bad in str(refused("AZURE_CLIENT_ID", AZURE_CLIENT_ID=bad))
+def test_a_client_id_that_is_not_a_guid_is_refused(name: str, bad: str) -> None:
+    assert bad in str(refused(name, **{name: bad}))
 
 
 # --- good values ----------------------------------------------------------------------------------
@@ -270,6 +280,7 @@ BAD_VALUES: list[tuple[str, str]] = [
     ("ROTATOR_EXPIRY_ALERT_DAYS", "two weeks"),
     ("ROTATOR_ARM_ENDPOINT", "http://127.0.0.1:8443"),
     ("ROTATOR_ARM_ENDPOINT", "management.azure.com"),
+    ("ROTATOR_IDENTITY_CLIENT_ID", "id-rotator"),
 ]
 
 
