@@ -2,7 +2,11 @@
 
 Leases expire by themselves (60 s), so a crashed run never leaves a token locked for long; a background
 thread renews the lease while the rotation works, and the protocol checks it is still held right before
-publishing. Giving the lease back is a courtesy: when the release fails (Storage down, connection lost), the
+publishing. That check costs a Storage call only when the lease was last taken or renewed FRESH_SECONDS ago
+or more: a lease renewed more recently has at least 40 s left, by a clock that keeps counting while the
+machine is suspended, and a stall after the check is the publish fence's to catch, as it is after a renewal.
+
+Giving the lease back is a courtesy: when the release fails (Storage down, connection lost), the
 work is done all the same and the lease expires within 60 s, so that is a WARNING, never the run's result.
 """
 
@@ -30,9 +34,16 @@ if TYPE_CHECKING:
 LEASE_SECONDS = 60
 RENEW_EVERY_SECONDS = 20
 RENEW_THREADS = 4  # renewals in flight at once, per process
+FRESH_SECONDS = RENEW_EVERY_SECONDS  # taken or renewed this recently: check() trusts it without a call
 SERVICE = "Storage (blob)"
 PROBE_BLOB = "doctor-probe"  # no token's blob: theirs are <subscription>/<group>/<registry>/<token>
 PROBE_LEASE_SECONDS = 15
+
+
+def lease_clock() -> float:
+    """Seconds on a clock that, like a lease's expiry, keeps counting while the machine is suspended (Linux's
+    boot time clock, where Azure Functions runs; the monotonic clock elsewhere)."""
+    return time.clock_gettime(getattr(time, "CLOCK_BOOTTIME", time.CLOCK_MONOTONIC))
 
 
 class Busy(Exception):
@@ -46,10 +57,12 @@ class LeaseLost(RuntimeError):
 class HeldLease:
     """A lease renewed in the background (by the process's `Renewals`) until released."""
 
-    def __init__(self, lease: BlobLeaseClient, registry: RegistryId, token: str, renewals: Renewals) -> None:
+    def __init__(self, lease: BlobLeaseClient, registry: RegistryId, token: str, renewals: Renewals,
+                 taken_at: float) -> None:
         self._lease = lease
         self._where = {"registry": registry.name, "token": token}
         self._lost: str | None = None
+        self._renewed_at = taken_at  # when the request that took the lease was sent (lease_clock())
         self._renewals = renewals
         renewals.add(self)
 
@@ -57,15 +70,19 @@ class HeldLease:
         """Any failed renewal (refused, Storage unreachable) means the lease is no longer known to be ours."""
         if self._lost is not None:
             return
+        sent = lease_clock()
         try:
             self._lease.renew()
         except AzureError as error:
             self._lost = f"lease renewal failed: {describe(error)}"
             self._renewals.remove(self)
+        else:
+            self._renewed_at = sent
 
     def check(self) -> None:
-        """Renew now; raise LeaseLost if the lease is no longer ours."""
-        self.renew()
+        """Raise LeaseLost unless the lease is ours: renewed under FRESH_SECONDS ago, or renewed now."""
+        if self._lost is None and lease_clock() - self._renewed_at >= FRESH_SECONDS:
+            self.renew()
         if self._lost is not None:
             raise LeaseLost(self._lost)
 
@@ -154,6 +171,7 @@ class TokenLocks:
 
         Any other failure to take it is a CallFailed naming Storage and the cause: nothing was done."""
         blob = self.container.get_blob_client(self.blob_name(registry, token))
+        taken_at = lease_clock()
         try:
             lease = self._acquire(blob)
         except AzureError as error:
@@ -161,7 +179,7 @@ class TokenLocks:
                 raise Busy(f"another run holds the lock of {registry.name}/{token}") from None
             raise CallFailed(f"could not take the lock of {registry.name}/{token} (blob lease): {describe(error)}",
                              error_code(error) or "LockFailed", is_transient(error)) from None
-        held = HeldLease(lease, registry, token, self._renewals)
+        held = HeldLease(lease, registry, token, self._renewals, taken_at)
         try:
             yield held
         finally:

@@ -3,16 +3,17 @@
 Why the fence: a run can freeze (VM pause, GC, lost network) for longer than its 60 s lease, and a later
 run may regenerate the same slot meanwhile, so the frozen run would publish a password ACR no longer
 accepts. Two checks stop that:
-- right before publishing, the lease is renewed (one Storage call): it fails if another run took the
+- right before publishing, the lease must still be ours: it was taken or renewed under 20 s ago (the lease
+  lasts 60 s; no call), or it is renewed now (one Storage call), which fails if another run took the
   lock, since every run of the rotator regenerates only under the lock. A run stalled anywhere before
   this point publishes nothing;
 - right after publishing, ARM must still hold *our* password in the slot (its creationTime is the one
-  generateCredentials gave us). A stall between the renewal and the write, or a regeneration by hand at
-  any time during the run, is caught here, and the publish is repaired at once by re-publishing the
-  newest version whose slot and `acr-slot-created` tags match ARM.
+  generateCredentials gave us). A stall after the lease check, or a regeneration by hand at any time
+  during the run, is caught here, and the publish is repaired at once by re-publishing the newest version
+  whose slot and `acr-slot-created` tags match ARM.
 A dead credential never stays current because of us. There is no ARM read before the write as well: after
-the renewal only a regeneration by hand (or a stall of the one call between renewal and write) could
-precede it, and the read after the write catches both (docs/architecture.md, Calls per rotation).
+the lease check only a regeneration by hand (or a stall right before the write) could precede it, and the
+read after the write catches both (docs/architecture.md, Calls per rotation).
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from azure.storage.blob import BlobLeaseClient, BlobServiceClient
 from devstack.control import password_spec, token_spec
 from devstack.seeding import manage_in_vault
 from devstack.skopeo import Skopeo
-from rotator.azure.lease import TokenLocks
+from rotator.azure.lease import FRESH_SECONDS, TokenLocks
 from rotator.azure.login import RegistryLogin
 from rotator.core.model import TAG_SLOT, secret_name
 from rotator.core.resource_ids import parse_registry_id
@@ -172,20 +172,43 @@ def lease_blob(h: Harness):
 
 
 def test_lease_lost_mid_rotation_publishes_nothing(harness: EngineFactory) -> None:
+    """Someone takes the lock while the new password replicates: the next renewal (in the background every
+    RENEW_EVERY_SECONDS, or before publishing once the last one is FRESH_SECONDS old) is refused."""
     h = harness([both_slots()], ROTATOR_VERIFY_TIMEOUT_SECONDS="60", **NO_OVERLAP)
     rotate(h)
     _, version, value = current(h)
-    delay_new_passwords(h.stack, h.acr, h.registry.login_server, 2)
+    delay_new_passwords(h.stack, h.acr, h.registry.login_server, FRESH_SECONDS + 1)
     h.acr.reset_counters()
     with ThreadPoolExecutor(1) as pool:
         future = pool.submit(rotate, h)
         wait_for(lambda: generate_calls(h) == 1, "generateCredentials")
         blob = lease_blob(h)
         BlobLeaseClient(blob).break_lease(lease_break_period=0)
-        blob.acquire_lease(lease_duration=15)  # someone else owns the token now
+        blob.acquire_lease(lease_duration=60)  # someone else owns the token now
         result = future.result(timeout=90)
     assert result.action == "failed" and "lease" in result.reason and "nothing published" in result.reason
     assert current(h)[1] == version and logs_in(h, value)
+
+
+# Every request a rotation makes besides the login checks, once its lock blob exists (docs/architecture.md).
+CALLS_PER_ROTATION = {"lease.acquire": 1, "tokens.get": 2, "secrets.get": 1, "registries.generateCredentials": 1,
+                      "secrets.set": 1, "lease.release": 1}
+
+
+def test_a_rotation_makes_seven_calls_besides_verification(harness: EngineFactory, vault_control,
+                                                           storage_control) -> None:
+    """A due token in its steady state (managed in Key Vault, its lock blob left by an earlier run), as a queued
+    run meets it: the lease taken moments ago is trusted before publishing (FRESH_SECONDS), so no renewal."""
+    h = harness([both_slots(expiry_days=10)], **NO_OVERLAP)
+    manage_in_vault(vault_secret(h), h.registry, TOKEN)
+    with h.engine.locks.hold(parse_registry_id(h.registry.id), TOKEN):
+        pass
+    for control in (h.acr, vault_control, storage_control):
+        control.reset_counters()
+    assert rotate(h, force=False).action == "rotated"
+    counters = {**h.acr.counters(), **vault_control.counters(), **storage_control.counters()}
+    made = {op: n for op, n in counters.items() if n and op not in ("auth.challenge", "throttled")}
+    assert made == CALLS_PER_ROTATION and sum(made.values()) == 7, made
 
 
 def test_ten_concurrent_rotations_generate_once(harness: EngineFactory, vault_control) -> None:

@@ -20,8 +20,9 @@ from azure.storage.blob import BlobServiceClient
 
 from devstack.control import Control
 from devstack.storage.proxy import STORAGE_OPERATIONS
+from rotator.azure.lease import FRESH_SECONDS
 
-from .conftest import EngineFactory, Harness
+from .conftest import EngineFactory, Harness, delay_new_passwords
 from .test_password_protocol import NO_OVERLAP, TOKEN, both_slots, current, generate_calls, logs_in, rotate
 
 QUEUE_API_VERSION = "2025-11-05"
@@ -143,14 +144,14 @@ def test_acquire_409_is_busy(harness: EngineFactory, vault_control: Control, sto
     assert generate_calls(h) == 0 and vault_control.count("secrets.set") == 0
 
 
-@pytest.mark.parametrize("status", [409, 412, 503])
-def test_renewal_failing_before_publish_publishes_nothing(harness: EngineFactory, storage_control: Control,
-                                                          status: int) -> None:
-    """`lease.check()` renews right before publishing: if that fails, the new password is never published."""
-    h = harness([both_slots()], ROTATOR_CALL_TIMEOUT_SECONDS="5", **NO_OVERLAP)
+def test_renewal_failing_before_publish_publishes_nothing(harness: EngineFactory, storage_control: Control) -> None:
+    """A password that takes longer than FRESH_SECONDS to replicate: the lease must be renewed before publishing,
+    and Storage refuses every renewal, so the new password is never published (unit tests: each status)."""
+    h = harness([both_slots()], ROTATOR_CALL_TIMEOUT_SECONDS="5", ROTATOR_VERIFY_TIMEOUT_SECONDS="60", **NO_OVERLAP)
     rotate(h)
     _, version, value = current(h)
-    storage_control.add_fault("lease.renew", status=status, times=None)
+    delay_new_passwords(h.stack, h.acr, h.registry.login_server, FRESH_SECONDS + 1)
+    storage_control.add_fault("lease.renew", status=503, times=None)
     result = rotate(h)
     assert result.action == "failed" and result.transient
     assert "lease renewal failed" in result.reason and "nothing published" in result.reason
