@@ -13,8 +13,6 @@ import json
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -27,16 +25,10 @@ from devstack.skopeo import Skopeo
 from devstack.stack import Stack
 from tests.e2e.conftest import LocalHost, ManagedToken, World, registries_setting
 from tests.integration.conftest import set_replication_delay
+from tests.polling import wait_for
 
 BURST = 10
 MIXES = {"cli": (BURST, 0), "http": (0, BURST), "mixed": (BURST // 2, BURST - BURST // 2)}
-
-
-def wait_for(condition: Callable[[], bool], what: str, seconds: float = 180) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
 
 
 def login_server(world: World) -> str:
@@ -84,7 +76,7 @@ def test_ten_concurrent_forced_rotations_generate_once_and_every_credential_logs
                             json={"force": True}, headers=local_host.headers(), timeout=240) for _ in range(calls)]
             # Each request reads the version it sees before waiting for the lock; the winner reads once more.
             wait_for(lambda: world.generate_calls() >= 1 and vault.count("secrets.get") >= BURST + 1,
-                     "every request to be made")
+                     "every request to be made", deadline_seconds=180)
             set_replication_delay(stack, server, 0)
             finished = [(*p.communicate(timeout=240), p.returncode) for p in started]
             answered = [f.result(timeout=240) for f in posted]

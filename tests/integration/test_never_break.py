@@ -16,13 +16,12 @@ from pathlib import Path
 import pytest
 from azure.core.exceptions import ResourceNotFoundError
 from azure.keyvault.secrets import SecretClient
-from azure.storage.blob import BlobLeaseClient, BlobServiceClient
+from azure.storage.blob import BlobLeaseClient
 
 from devstack.control import Control, password_spec, token_spec
 from devstack.seeding import manage_in_vault
 from devstack.skopeo import Skopeo
-from rotator.azure.lease import TokenLocks
-from rotator.core.model import TAG_SLOT, TAG_SLOT_CREATED, NewPassword, PasswordName, companion_name, secret_name
+from rotator.core.model import TAG_SLOT_CREATED, NewPassword, PasswordName, companion_name, secret_name
 from rotator.core.resource_ids import parse_registry_id
 from rotator.core.results import Result
 from rotator.entrypoints.cli import EXIT_BUSY, EXIT_FAILED
@@ -30,13 +29,10 @@ from rotator.protocols import password_rotation
 from rotator.protocols.engine import Engine
 from rotator.protocols.scan import run_scan
 from rotator.wiring import build_engine
+from tests.polling import wait_for
 
 from .conftest import EngineFactory, Harness, as_operator, run_cli, writes
-
-TOKEN = "ci-pull"
-DAY = 86400.0
-NO_OVERLAP = {"ROTATOR_MIN_OVERLAP_HOURS": "0"}
-
+from .test_password_protocol import DAY, NO_OVERLAP, TOKEN, both_slots, current, lease_blob, vault_secret
 
 # --- helpers ----------------------------------------------------------------------------------------
 
@@ -45,24 +41,9 @@ def one_slot(name: str = TOKEN, days: float = 60) -> dict[str, object]:
     return token_spec(name, passwords={"password1": password_spec(time.time() + days * DAY)})
 
 
-def both_slots(days: float = 60) -> dict[str, object]:
-    expiry = time.time() + days * DAY
-    return token_spec(TOKEN, passwords={"password1": password_spec(expiry), "password2": password_spec(expiry)})
-
-
 def rotate(h: Harness, engine: Engine | None = None, force: bool = True) -> Result:
     return password_rotation.rotate(engine or h.engine, parse_registry_id(h.registry.id), h.registry.login_server,
                                     TOKEN, force=force)
-
-
-def secrets(h: Harness) -> SecretClient:
-    return h.engine.vault._client
-
-
-def current(h: Harness, token: str = TOKEN) -> tuple[str, str, str]:
-    """(slot tag, version, value) of the token's Key Vault secret."""
-    secret = secrets(h).get_secret(secret_name(h.registry.name, token))
-    return secret.properties.tags[TAG_SLOT], str(secret.properties.version), str(secret.value)
 
 
 def acr_values(h: Harness, token: str = TOKEN) -> dict[str, str]:
@@ -72,13 +53,6 @@ def acr_values(h: Harness, token: str = TOKEN) -> dict[str, str]:
 def of(results: list[Result], token: str = TOKEN) -> Result:
     (result,) = [r for r in results if r.token == token]
     return result
-
-
-def wait_for(condition, what: str, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def soft_delete(client: SecretClient, name: str) -> None:
@@ -92,7 +66,7 @@ def soft_delete(client: SecretClient, name: str) -> None:
             return False
         return True
 
-    wait_for(visible, f"{name} to show as deleted")
+    wait_for(visible, f"{name} to show as deleted", deadline_seconds=30)
 
 
 def logs_in(skopeo: Skopeo, h: Harness, value: str, tmp_path: Path, user: str = TOKEN) -> bool:
@@ -112,11 +86,11 @@ def regenerate_by_hand(h: Harness, slot: PasswordName, days: float = 30) -> NewP
 @pytest.mark.usefixtures("quick_soft_delete")
 def test_a_soft_deleted_secret_is_refused_before_any_arm_write(harness: EngineFactory, vault_control, skopeo: Skopeo,
                                                                tmp_path: Path, monkeypatch) -> None:
-    h = harness([both_slots(days=10)])  # due, both slots populated, active password2
-    manage_in_vault(secrets(h), h.registry, TOKEN, "password2")
+    h = harness([both_slots(expiry_days=10)])  # due, both slots populated, active password2
+    manage_in_vault(vault_secret(h), h.registry, TOKEN, "password2")
     before = acr_values(h)
     name = secret_name(h.registry.name, TOKEN)
-    soft_delete(secrets(h), name)
+    soft_delete(vault_secret(h), name)
     h.acr.reset_counters()
     vault_control.reset_counters()
 
@@ -131,8 +105,8 @@ def test_a_soft_deleted_secret_is_refused_before_any_arm_write(harness: EngineFa
     assert writes(h.acr, vault_control) == []
     assert acr_values(h) == before
 
-    secrets(h).begin_recover_deleted_secret(name)
-    wait_for(lambda: secrets(h).get_secret(name).value is not None, "the recovered secret")
+    vault_secret(h).begin_recover_deleted_secret(name)
+    wait_for(lambda: vault_secret(h).get_secret(name).value is not None, "the recovered secret", deadline_seconds=30)
     assert current(h)[2] == before["password2"] and logs_in(skopeo, h, before["password2"], tmp_path)
     # Due; password1 never reached Key Vault (manage_in_vault published password2), so nothing relies on it.
     assert of(run_scan(h.engine)).action == "rotated"
@@ -143,7 +117,7 @@ def test_a_soft_deleted_companion_is_refused_before_any_arm_write(harness: Engin
     h = harness([one_slot()], ROTATOR_DOCKERCONFIGJSON="true")
     assert of(run_scan(h.engine)).action == "rotated"  # adopted: the password secret and its companion
     companion = companion_name(h.registry.name, TOKEN)
-    soft_delete(secrets(h), companion)
+    soft_delete(vault_secret(h), companion)
     h.acr.reset_counters()
     vault_control.reset_counters()
 
@@ -155,12 +129,6 @@ def test_a_soft_deleted_companion_is_refused_before_any_arm_write(harness: Engin
 
 
 # --- defect 2: a stalled run never leaves a dead credential current ----------------------------------
-
-
-def lease_blob(h: Harness):
-    service = BlobServiceClient.from_connection_string(h.stack.env["AzureWebJobsStorage"])
-    name = TokenLocks.blob_name(parse_registry_id(h.registry.id), TOKEN)
-    return service.get_blob_client(h.engine.settings.lease_container, name)
 
 
 def stall_once(h: Harness, meanwhile) -> list[object]:
@@ -180,7 +148,7 @@ def stall_once(h: Harness, meanwhile) -> list[object]:
 def test_a_stalled_run_superseded_by_a_later_run_leaves_that_runs_credential_current(
         harness: EngineFactory, skopeo: Skopeo, tmp_path: Path) -> None:
     h = harness([one_slot()], **NO_OVERLAP)
-    manage_in_vault(secrets(h), h.registry, TOKEN)
+    manage_in_vault(vault_secret(h), h.registry, TOKEN)
     later = build_engine(h.engine.settings)  # another instance, its own clients
     competing = stall_once(h, lambda: rotate(h, engine=later))
     h.acr.reset_counters()
@@ -199,7 +167,7 @@ def test_a_stalled_run_superseded_by_hand_restores_the_previous_credential(harne
     """No later version to fall back on: the version before (published without the creation tag) is
     re-published once it is seen to log in."""
     h = harness([one_slot()], **NO_OVERLAP)
-    manage_in_vault(secrets(h), h.registry, TOKEN)
+    manage_in_vault(vault_secret(h), h.registry, TOKEN)
     previous = acr_values(h)["password1"]
     stall_once(h, lambda: regenerate_by_hand(h, "password2"))
     stale = rotate(h)
@@ -215,7 +183,7 @@ def test_drift_is_reported_and_healed_by_rotating_the_other_slot(harness: Engine
                                                                  tmp_path: Path, monkeypatch) -> None:
     h = harness([both_slots()])
     assert of(run_scan(h.engine)).slot == "password2"  # adopted: the publish records password2's creationTime
-    assert TAG_SLOT_CREATED in (secrets(h).get_secret(secret_name(h.registry.name, TOKEN)).properties.tags or {})
+    assert TAG_SLOT_CREATED in (vault_secret(h).get_secret(secret_name(h.registry.name, TOKEN)).properties.tags or {})
     by_hand = regenerate_by_hand(h, "password2")
     h.acr.reset_counters()
 
@@ -247,7 +215,7 @@ def test_drift_is_found_by_a_single_token_run(harness: EngineFactory, monkeypatc
 def test_a_version_published_before_the_creation_tag_is_not_drift(harness: EngineFactory) -> None:
     """Documented choice: no tag means "unknown"; the next publish records it."""
     h = harness([one_slot()])
-    manage_in_vault(secrets(h), h.registry, TOKEN)  # no acr-slot-created tag, as published by older versions
+    manage_in_vault(vault_secret(h), h.registry, TOKEN)  # no acr-slot-created tag, as published by older versions
     regenerate_by_hand(h, "password1", days=60)
     assert of(run_scan(h.engine)).action == "skipped"
 
@@ -258,7 +226,7 @@ def test_a_version_published_before_the_creation_tag_is_not_drift(harness: Engin
 def test_a_forced_rotation_never_cuts_the_overlap_window_short(harness: EngineFactory, skopeo: Skopeo,
                                                               tmp_path: Path, monkeypatch) -> None:
     h = harness([one_slot()])
-    manage_in_vault(secrets(h), h.registry, TOKEN)
+    manage_in_vault(vault_secret(h), h.registry, TOKEN)
     pre_burst = acr_values(h)["password1"]
     first = rotate(h)
     assert (first.action, first.slot) == ("rotated", "password2")  # the standby was empty: nothing to protect
@@ -281,8 +249,8 @@ def test_a_forced_rotation_never_cuts_the_overlap_window_short(harness: EngineFa
 def test_a_due_token_whose_standby_never_reached_key_vault_rotates_at_once(harness: EngineFactory, skopeo: Skopeo,
                                                                           tmp_path: Path, monkeypatch) -> None:
     """Published by hand a minute ago with password1, while password2 already existed and was never published."""
-    h = harness([both_slots(days=10)])
-    manage_in_vault(secrets(h), h.registry, TOKEN, "password1")
+    h = harness([both_slots(expiry_days=10)])
+    manage_in_vault(vault_secret(h), h.registry, TOKEN, "password1")
     held = acr_values(h)["password1"]
     code, out, _ = run_cli(h, monkeypatch, "status", "--json")
     assert code == 0 and json.loads(out)["results"][0]["action"] == "would-rotate"
@@ -313,8 +281,8 @@ def test_after_adoption_only_a_slot_key_vault_held_waits(harness: EngineFactory,
 def test_unreadable_versions_keep_the_wait(harness: EngineFactory, vault_control: Control,
                                            caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, logger="rotator")
-    h = harness([both_slots(days=10)])
-    manage_in_vault(secrets(h), h.registry, TOKEN, "password1")
+    h = harness([both_slots(expiry_days=10)])
+    manage_in_vault(vault_secret(h), h.registry, TOKEN, "password1")
     h.acr.reset_counters()
     vault_control.add_fault("secrets.list_versions", status=403, code="Forbidden", times=None)
 
@@ -331,16 +299,16 @@ def test_unreadable_versions_keep_the_wait(harness: EngineFactory, vault_control
 
 def test_a_foreign_secret_at_the_companion_name_is_never_overwritten(harness: EngineFactory, vault_control) -> None:
     h = harness([one_slot()], ROTATOR_DOCKERCONFIGJSON="true")
-    manage_in_vault(secrets(h), h.registry, TOKEN)  # managed and fresh: the scan skips it
+    manage_in_vault(vault_secret(h), h.registry, TOKEN)  # managed and fresh: the scan skips it
     companion = companion_name(h.registry.name, TOKEN)
-    secrets(h).set_secret(companion, "team-x config", tags={"owner": "team-x"})
+    vault_secret(h).set_secret(companion, "team-x config", tags={"owner": "team-x"})
     h.acr.reset_counters()
     vault_control.reset_counters()
 
     results = [of(run_scan(h.engine)), rotate(h)]
 
     assert {(r.action, r.code) for r in results} == {("refused", "foreign-secret")}
-    assert secrets(h).get_secret(companion).value == "team-x config"
+    assert vault_secret(h).get_secret(companion).value == "team-x config"
     assert writes(h.acr, vault_control) == []
 
 
@@ -357,21 +325,21 @@ def test_a_companion_name_that_is_another_tokens_secret_is_refused(harness: Engi
     assert of(results, other).action == "rotated"
     assert acr_values(h) == before  # nothing written for ci-pull
     with pytest.raises(ResourceNotFoundError):
-        secrets(h).get_secret(secret_name(h.registry.name, TOKEN))
+        vault_secret(h).get_secret(secret_name(h.registry.name, TOKEN))
     value = current(h, other)[2]
     assert logs_in(skopeo, h, value, tmp_path, user=other)
 
 
 def test_a_refused_secrets_value_is_never_copied_into_a_companion(harness: EngineFactory) -> None:
     h = harness([one_slot()], ROTATOR_DOCKERCONFIGJSON="true")
-    secrets(h).set_secret(secret_name(h.registry.name, TOKEN), "someone else's",
+    vault_secret(h).set_secret(secret_name(h.registry.name, TOKEN), "someone else's",
                           tags={"acr-registry": "fabrikam01", "acr-token": TOKEN, "acr-slot": "password1"})
 
     refused = of(run_scan(h.engine))
 
     assert (refused.action, refused.code) == ("refused", "foreign-secret")
     with pytest.raises(ResourceNotFoundError):
-        secrets(h).get_secret(companion_name(h.registry.name, TOKEN))
+        vault_secret(h).get_secret(companion_name(h.registry.name, TOKEN))
 
 
 # --- defect 11: orphaned secrets ----------------------------------------------------------------------
@@ -395,7 +363,7 @@ def test_a_secret_whose_token_was_deleted_is_reported_orphaned(harness: EngineFa
     assert secret_name(h.registry.name, TOKEN) in orphan.reason
     assert code == 0 and [r["action"] for r in json.loads(out)["results"] if r["token"] == TOKEN] == ["orphaned"]
     assert writes(h.acr, vault_control) == []
-    assert secrets(h).get_secret(secret_name(h.registry.name, TOKEN)).value
+    assert vault_secret(h).get_secret(secret_name(h.registry.name, TOKEN)).value
 
 
 def test_settings_that_cannot_honour_the_overlap_are_refused_at_start(harness: EngineFactory, monkeypatch) -> None:

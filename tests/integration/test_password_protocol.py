@@ -26,6 +26,7 @@ from rotator.azure.login import RegistryLogin
 from rotator.core.model import TAG_SLOT, secret_name
 from rotator.core.resource_ids import parse_registry_id
 from rotator.protocols import password_rotation
+from tests.polling import wait_for
 
 from .conftest import EngineFactory, Harness, delay_new_passwords, set_replication_delay
 
@@ -48,9 +49,9 @@ def vault_secret(h: Harness) -> SecretClient:
     return h.engine.vault._client
 
 
-def current(h: Harness) -> tuple[str, str, str]:
+def current(h: Harness, token: str = TOKEN) -> tuple[str, str, str]:
     """(slot tag, version, value) of the token's Key Vault secret."""
-    secret = vault_secret(h).get_secret(secret_name(h.registry.name, TOKEN))
+    secret = vault_secret(h).get_secret(secret_name(h.registry.name, token))
     return secret.properties.tags[TAG_SLOT], str(secret.properties.version), str(secret.value)
 
 
@@ -60,13 +61,6 @@ def logs_in(h: Harness, password: str) -> bool:
 
 def generate_calls(h: Harness) -> int:
     return h.acr.count("registries.generateCredentials")
-
-
-def wait_for(condition, what: str, seconds: float = 20) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
 
 
 def skopeo_logs_in(skopeo: Skopeo, h: Harness, password: str, authfile: Path) -> bool:
@@ -152,7 +146,7 @@ def test_crash_after_generate_leaves_vault_working_and_rerun_completes(harness: 
     victim = subprocess.Popen([sys.executable, "-m", "rotator", "rotate", h.registry.name, TOKEN, "--force"],
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_for(lambda: generate_calls(h) == 1, "generateCredentials")
+        wait_for(lambda: generate_calls(h) == 1, "generateCredentials", deadline_seconds=20)
     finally:
         victim.kill()
         victim.wait()
@@ -181,7 +175,7 @@ def test_lease_lost_mid_rotation_publishes_nothing(harness: EngineFactory) -> No
     h.acr.reset_counters()
     with ThreadPoolExecutor(1) as pool:
         future = pool.submit(rotate, h)
-        wait_for(lambda: generate_calls(h) == 1, "generateCredentials")
+        wait_for(lambda: generate_calls(h) == 1, "generateCredentials", deadline_seconds=20)
         blob = lease_blob(h)
         BlobLeaseClient(blob).break_lease(lease_break_period=0)
         blob.acquire_lease(lease_duration=60)  # someone else owns the token now
@@ -222,7 +216,8 @@ def test_ten_concurrent_rotations_generate_once(harness: EngineFactory, vault_co
     with ThreadPoolExecutor(10) as pool:
         futures = [pool.submit(rotate, h) for _ in range(10)]
         # The winner is stuck verifying; every request has read the version it saw (1 read each, +1 winner).
-        wait_for(lambda: generate_calls(h) == 1 and vault_control.count("secrets.get") >= 11, "ten requests")
+        wait_for(lambda: generate_calls(h) == 1 and vault_control.count("secrets.get") >= 11, "ten requests",
+                 deadline_seconds=20)
         set_replication_delay(h.stack, h.registry.login_server, 0)
         results = [f.result(timeout=120) for f in futures]
 
