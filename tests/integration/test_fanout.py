@@ -35,6 +35,7 @@ from rotator.core.model import TAG_SLOT, secret_name
 from rotator.core.work import MAX_DEQUEUE_COUNT
 from rotator.entrypoints import cli
 from rotator.entrypoints.http_api import ApiRequest, handle
+from rotator.protocols.engine import Engine
 from rotator.settings import Settings
 from rotator.wiring import build_engine
 from tests.integration.conftest import delay_new_passwords, set_replication_delay, unique_registry_name
@@ -51,13 +52,15 @@ GENERATE = "registries.generateCredentials"
 
 @dataclass
 class Fanout:
-    """One test's registry of due tokens, its own rotation queue and lease container, and instances to run."""
+    """One test's registry of due tokens, its own rotation queue and lease container, and instances to run;
+    `engine` is built once from `env`, for the test's own reads (Key Vault, the poison queue)."""
 
     stack: Stack
     acr: AcrControl
     registry: SeededRegistry
     env: dict[str, str]
     work: Path
+    engine: Engine
 
     @property
     def outcomes_file(self) -> Path:
@@ -83,12 +86,12 @@ class Fanout:
         return list(json.loads(out)["results"])
 
     def secret_slot(self, token: str) -> str:
-        secret = build_engine(Settings.from_env(self.env)).vault.current(self.registry.name, token)
+        secret = self.engine.vault.current(self.registry.name, token)
         assert secret is not None
         return str(secret.tags[TAG_SLOT])
 
     def secret_value(self, token: str) -> str:
-        return build_engine(Settings.from_env(self.env)).vault.read_value(secret_name(self.registry.name, token))
+        return self.engine.vault.read_value(secret_name(self.registry.name, token))
 
 
 def run(monkeypatch: pytest.MonkeyPatch, env: dict[str, str], *args: str) -> tuple[int, str]:
@@ -119,7 +122,7 @@ def fanout(stack: Stack, acr_control: AcrControl, tmp_path: Path) -> Iterator[An
         engine = build_engine(Settings.from_env(env))
         for spec in specs:
             manage_in_vault(engine.vault._client, registry, str(spec["name"]))
-        return Fanout(stack, acr_control, registry, env, tmp_path)
+        return Fanout(stack, acr_control, registry, env, tmp_path, engine)
 
     yield make
     acr_control.clear_faults()
@@ -192,8 +195,7 @@ def test_a_token_that_never_verifies_ends_in_the_poison_queue_in_status_and_in_h
 
     with f.instances(1):
         f.enqueue(monkeypatch)
-        engine = build_engine(Settings.from_env(f.env))
-        wait_for(lambda: engine.queue.poison_count() == 1, "the message poisoned", DEADLINE_SECONDS)
+        wait_for(lambda: f.engine.queue.poison_count() == 1, "the message poisoned", DEADLINE_SECONDS)
 
     outcomes = json_lines(f.outcomes_file)
     assert [o["outcome"] for o in outcomes] == ["failed"] * (MAX_DEQUEUE_COUNT - 1) + ["succeeded"]  # then ours
@@ -204,7 +206,7 @@ def test_a_token_that_never_verifies_ends_in_the_poison_queue_in_status_and_in_h
     (entry,) = poison["messages"]
     assert (entry["registry"], entry["token"], entry["dequeue_count"]) == (f.registry.name, token, MAX_DEQUEUE_COUNT)
     assert "did not log in" in entry["reason"] and entry["inserted_at"]
-    health = handle("health", ApiRequest("GET"), lambda: engine)
+    health = handle("health", ApiRequest("GET"), lambda: f.engine)
     assert health.status == 503 and "poisoned" in [r["code"] for r in health.document["reasons"]]
     assert health.document["poison"] == {"queue": f.env["ROTATOR_QUEUE"] + "-poison", "count": 1}
 
@@ -224,5 +226,5 @@ def test_a_malformed_message_is_acknowledged_and_never_retried(fanout: Any) -> N
         outcomes = wait_for(lambda: json_lines(f.outcomes_file), "the message handled", DEADLINE_SECONDS)
 
     assert [(o["outcome"], o["dequeue_count"]) for o in outcomes] == [("succeeded", 1)]
-    assert build_engine(Settings.from_env(f.env)).queue.poison_count() == 0
+    assert f.engine.queue.poison_count() == 0
     assert int(client.get_queue_properties().approximate_message_count or 0) == 0
