@@ -309,9 +309,3 @@ def token_thumbprints(registry_id: str, token: str) -> set[str]:
     # The login server only travels along in the returned state; reading thumbprints does not use it.
     state = function_app.engine().acr.get_token(parse_registry_id(registry_id), "unused", token)
     return {c.thumbprint for c in state.certificates if c.thumbprint}
-
-
-def rotator_lines(caplog: pytest.LogCaptureFixture, event: str) -> list[dict[str, Any]]:
-    """The rotator's structured log lines (one JSON object each) named `event`."""
-    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "rotator"]
-    return [line for line in lines if line.get("event") == event]

@@ -30,11 +30,11 @@ from tests.e2e.conftest import (
     decoded,
     import_vault_certificate,
     registries_setting,
-    rotator_lines,
     thumbprint,
     token_thumbprints,
     unique,
 )
+from tests.log_lines import rotator_lines
 
 EVENTS = REFERENCE / "keyvault-events"
 SAMPLE_FILES = sorted(p.name for p in EVENTS.glob("*.json"))

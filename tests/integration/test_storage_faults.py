@@ -7,7 +7,6 @@ renew, release and blob create under 503, 409 and 412; a release failure after p
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from typing import Any
@@ -21,6 +20,7 @@ from azure.storage.blob import BlobServiceClient
 from devstack.control import Control
 from devstack.storage.proxy import STORAGE_OPERATIONS
 from rotator.azure.lease import FRESH_SECONDS
+from tests.log_lines import rotator_lines
 
 from .conftest import EngineFactory, Harness, delay_new_passwords
 from .test_password_protocol import NO_OVERLAP, TOKEN, both_slots, current, generate_calls, logs_in, rotate
@@ -32,11 +32,6 @@ def connection_part(h: Harness, key: str) -> str:
     """One `Key=value` part of the AzureWebJobsStorage connection string `devstack up` prints."""
     parts = dict(part.split("=", 1) for part in h.stack.env["AzureWebJobsStorage"].split(";") if part)
     return parts[key]
-
-
-def rotator_lines(caplog: pytest.LogCaptureFixture, event: str) -> list[dict[str, Any]]:
-    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "rotator"]
-    return [line for line in lines if line.get("event") == event]
 
 
 def reset(h: Harness, *controls: Control) -> None:
