@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
+    from devstack.control import Control
     from devstack.skopeo import Skopeo
     from devstack.stack import Stack
 
@@ -51,3 +52,19 @@ def skopeo(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Skopeo:
     from devstack.skopeo import Skopeo
 
     return Skopeo.create(stack.ca_file, tmp_path_factory.mktemp("skopeo"))
+
+
+@pytest.fixture(scope="session")
+def vault_control(stack: Stack) -> Control:
+    """The Key Vault stand-in's controls: faults and counters per operation (`secrets.get`, ...)."""
+    from devstack.control import Control
+
+    return Control(stack.url("keyvault"), verify=str(stack.ca_file))
+
+
+@pytest.fixture(scope="session")
+def storage_control(stack: Stack) -> Control:
+    """The Storage proxy in front of Azurite: faults and counters per Storage operation (`lease.acquire`, ...)."""
+    from devstack.control import Control
+
+    return Control(stack.url("storage"), verify=str(stack.ca_file))

@@ -73,6 +73,7 @@ class World:
     certificates: CertificateClient
     registry: str
     registry_id: str
+    login_server: str  # the managed registry's, as seeding it answered
     seeded_values: set[str] = field(default_factory=set)
     tokens: set[tuple[str, str]] = field(default_factory=set)
 
@@ -129,20 +130,18 @@ def world(stack: Stack) -> Iterator[World]:
     credential = DefaultAzureCredential()
     vault_url = os.environ["ROTATOR_VAULT_URL"]
     acr = AcrControl(stack.url("acr"), verify=str(stack.ca_file))
-    registry = E2E_REGISTRY
+    seeded = acr.seed(E2E_REGISTRY)
     world = World(stack, acr, SecretClient(vault_url, credential), CertificateClient(vault_url, credential),
-                  registry, "")
-    world.registry_id = world.seed_registry(registry)
+                  E2E_REGISTRY, seeded.id, seeded.login_server)
     with registries_setting(world.registry_id):
         yield world
 
 
 @pytest.fixture
-def storage_faults(stack: Stack) -> Iterator[Control]:
+def storage_faults(storage_control: Control) -> Iterator[Control]:
     """The Storage proxy's controls (faults per Storage operation); its faults are cleared afterwards."""
-    control = Control(stack.url("storage"), verify=str(stack.ca_file))
-    yield control
-    control.clear_faults()
+    yield storage_control
+    storage_control.clear_faults()
 
 
 @pytest.fixture

@@ -31,12 +31,8 @@ BURST = 10
 MIXES = {"cli": (BURST, 0), "http": (0, BURST), "mixed": (BURST // 2, BURST - BURST // 2)}
 
 
-def login_server(world: World) -> str:
-    return world.acr.seed(world.registry).login_server
-
-
 def logs_in(skopeo: Skopeo, world: World, token: str, value: str, tmp_path: Path) -> bool:
-    return skopeo.login(login_server(world), token, value, tmp_path / "auth.json").returncode == 0
+    return skopeo.login(world.login_server, token, value, tmp_path / "auth.json").returncode == 0
 
 
 def current_value(world: World, token: ManagedToken) -> str:
@@ -48,23 +44,18 @@ def no_known_password_in(world: World, outputs: list[str]) -> None:
     assert [p for p in world.known_passwords() if p in haystack] == []
 
 
-@pytest.fixture
-def vault(stack: Stack) -> Control:
-    return Control(stack.url("keyvault"), verify=str(stack.ca_file))
-
-
 @pytest.mark.parametrize("mix", MIXES, ids=MIXES)
 def test_ten_concurrent_forced_rotations_generate_once_and_every_credential_logs_in(
-        world: World, local_host: LocalHost, stack: Stack, vault: Control, skopeo: Skopeo, tmp_path: Path,
+        world: World, local_host: LocalHost, stack: Stack, vault_control: Control, skopeo: Skopeo, tmp_path: Path,
         mix: str) -> None:
     processes, calls = MIXES[mix]
     token = world.managed_token(60)  # password1 current, password2 empty: the burst may rotate once
     pre_burst = world.passwords(world.registry, token.name)["password1"]
-    server = login_server(world)
+    server = world.login_server
     settings = {"ROTATOR_RUN_TIMEOUT_SECONDS": "200"}  # forced requests then wait up to 60 s for the lock
     set_replication_delay(stack, server, 3600)  # the winner keeps verifying until every request is made
     world.acr.reset_counters()
-    vault.reset_counters()
+    vault_control.reset_counters()
     try:
         with registries_setting(world.registry_id, **settings), ThreadPoolExecutor(BURST) as pool:
             env = {**os.environ, **stack.env}
@@ -75,7 +66,7 @@ def test_ten_concurrent_forced_rotations_generate_once_and_every_credential_logs
                 pool.submit(requests.post, f"{local_host.url}/tokens/{world.registry}/{token.name}/rotate",
                             json={"force": True}, headers=local_host.headers(), timeout=240) for _ in range(calls)]
             # Each request reads the version it sees before waiting for the lock; the winner reads once more.
-            wait_for(lambda: world.generate_calls() >= 1 and vault.count("secrets.get") >= BURST + 1,
+            wait_for(lambda: world.generate_calls() >= 1 and vault_control.count("secrets.get") >= BURST + 1,
                      "every request to be made", deadline_seconds=180)
             set_replication_delay(stack, server, 0)
             finished = [(*p.communicate(timeout=240), p.returncode) for p in started]

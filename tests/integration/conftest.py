@@ -33,17 +33,6 @@ def acr_control(stack: Stack) -> AcrControl:
     return AcrControl(stack.url("acr"), verify=str(stack.ca_file))
 
 
-@pytest.fixture(scope="session")
-def vault_control(stack: Stack) -> Control:
-    return Control(stack.url("keyvault"), verify=str(stack.ca_file))
-
-
-@pytest.fixture(scope="session")
-def storage_control(stack: Stack) -> Control:
-    """The Storage proxy in front of Azurite: faults and counters per Storage operation (`lease.acquire`, ...)."""
-    return Control(stack.url("storage"), verify=str(stack.ca_file))
-
-
 @pytest.fixture
 def quick_soft_delete(stack: Stack) -> Iterator[None]:
     """Key Vault deletes complete after half a second instead of 3 s (still asynchronous); restored afterwards."""
