@@ -80,12 +80,20 @@ class Template:
         assert len(found) == 1, f"{self.name}: expected one {resource_type}, found {len(found)}"
         return found[0]
 
+    def module(self, key: str) -> dict[str, Any]:
+        """A module declaration as declared (with its loop or condition, if any), by its symbolic name or by
+        the relative path it deploys (a path has a `.bicep` suffix, a symbol cannot)."""
+        modules = self.ast.get("modules") or {}
+        if key in modules:
+            return cast(dict[str, Any], modules[key]["config"])
+        for module in modules.values():
+            if module["detail"]["path"] == key:
+                return cast(dict[str, Any], module["config"])
+        raise KeyError(f"{self.name} has no module {key!r} and does not deploy it")
+
     def module_params(self, module_path: str) -> dict[str, Any]:
         """The params object of the module declaration that deploys `module_path` (relative path)."""
-        for module in (self.ast.get("modules") or {}).values():
-            if module["detail"]["path"] == module_path:
-                return cast(dict[str, Any], body(module["config"])["params"])
-        raise KeyError(f"{self.name} does not deploy {module_path}")
+        return cast(dict[str, Any], body(self.module(module_path))["params"])
 
     def strings(self, value: Any) -> Iterator[str]:
         """Every literal string reachable from `value`, following references to variables."""

@@ -148,8 +148,7 @@ def test_key_vault_audit_goes_to_the_workspace_for_created_and_opted_in_vaults(t
     assert audit["scope"] == "vault"
     assert [log["category"] for log in audit["properties"]["logs"]] == ["AuditEvent"]
     main = templates["main.bicep"]
-    module = next(m for m in main.ast["modules"].values() if m["detail"]["path"] == "modules/vault-audit.bicep")
-    condition = json.dumps(module["config"]["condition"])
+    condition = json.dumps(main.module("modules/vault-audit.bicep")["condition"])
     assert "createVault" in condition and "auditExistingKeyVault" in condition
     assert main.module_params("modules/vault-audit.bicep")["logAnalyticsId"] == main.module_params(
         "modules/storage.bicep")["logAnalyticsId"]

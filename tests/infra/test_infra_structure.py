@@ -127,7 +127,7 @@ def test_the_custom_role_is_granted_by_the_access_module_at_every_target(templat
     assert granting == {"modules/scope-access.bicep", "modules/group-access.bicep", "modules/registry-access.bicep"}
     main = templates["main.bicep"]
     for name in ("userIdentityAccess", "systemIdentityAccess"):
-        params = body(main.ast["modules"][name]["config"])["params"]
+        params = body(main.module(name))["params"]
         assert params["roleDefinitionId"] == expression("acrRole.outputs.id"), name
 
 

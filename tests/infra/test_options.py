@@ -56,23 +56,26 @@ def references(value: Any) -> set[str]:
     return found
 
 
-def module(template: Template, name: str) -> dict[str, Any]:
-    return dict(template.ast["modules"][name]["config"])
+def decorator(parameter: dict[str, Any], kind: str) -> Any:
+    """The argument of a parameter's `@<kind>(...)` decorator (`allowed`, `metadata`, ...)."""
+    return next(d["argument"] for d in parameter["decorators"] if d["type"] == kind)
 
 
 # -- azd: parameters, location, outputs ------------------------------------------------------------
 
 
 def test_every_parameter_is_settable_with_azd_env_set(templates: Templates) -> None:
-    assert set(file_mappings()) == set(main_parameters(templates))
-    names = [match["name"] for match in file_mappings().values()]
+    mappings = file_mappings()
+    assert set(mappings) == set(main_parameters(templates))
+    names = [match["name"] for match in mappings.values()]
     assert len(names) == len(set(names)), "two parameters read the same environment variable"
 
 
 def test_file_defaults_are_the_bicep_defaults(templates: Templates) -> None:
     """An unset variable must not change a parameter's default; `${VAR=default}` repeats it exactly."""
+    mappings = file_mappings()
     for name, parameter in main_parameters(templates).items():
-        default = file_mappings()[name]["default"]
+        default = mappings[name]["default"]
         if parameter.get("default") == "":
             assert default in (None, ""), name  # an unset variable is the empty string already
         elif parameter.get("default") is not None:
@@ -85,9 +88,8 @@ def test_file_defaults_are_the_bicep_defaults(templates: Templates) -> None:
 
 def test_the_location_offers_only_flex_consumption_regions(templates: Templates) -> None:
     location = main_parameters(templates)["location"]
-    decorators = {d["type"]: d["argument"] for d in location["decorators"]}
-    assert decorators["metadata"] == {"azd": {"type": "location"}}
-    regions = decorators["allowed"]
+    assert decorator(location, "metadata") == {"azd": {"type": "location"}}
+    regions = decorator(location, "allowed")
     assert regions == sorted(set(regions)) and all(re.fullmatch(r"[a-z0-9]+", r) for r in regions)
     assert {"westeurope", "eastus", "northeurope", "swedencentral"} <= set(regions)
 
@@ -105,11 +107,11 @@ def test_the_docs_read_only_outputs_that_exist(templates: Templates) -> None:
 
 def test_a_user_assigned_identity_is_granted_before_the_app_exists(templates: Templates) -> None:
     main = templates["main.bicep"]
-    user, system = module(main, "userIdentityAccess"), module(main, "systemIdentityAccess")
+    user, system = main.module("userIdentityAccess"), main.module("systemIdentityAccess")
     assert user["condition"] == "useUserAssignedIdentity"
     assert system["condition"] == expression("!useUserAssignedIdentity")
     assert "functionApp" not in references(body(user)), "user-identity grants would wait for the app"
-    assert "userIdentityAccess" in body(module(main, "functionApp"))["dependsOn"]
+    assert "userIdentityAccess" in body(main.module("functionApp"))["dependsOn"]
     assert body(system)["params"]["principalId"] == expression("functionApp.outputs.principalId")
     user_params, system_params = body(user)["params"], body(system)["params"]
     differing = {key for key in user_params.keys() | system_params.keys()
@@ -119,8 +121,8 @@ def test_a_user_assigned_identity_is_granted_before_the_app_exists(templates: Te
 
 def test_the_identity_is_created_or_looked_up(templates: Templates) -> None:
     main = templates["main.bicep"]
-    assert module(main, "createdIdentity")["condition"] == "createIdentity"
-    assert module(main, "existingIdentity")["condition"] == "useExistingIdentity"
+    assert main.module("createdIdentity")["condition"] == "createIdentity"
+    assert main.module("existingIdentity")["condition"] == "useExistingIdentity"
     created = templates["modules/user-identity.bicep"].only_resource("Microsoft.ManagedIdentity/userAssignedIdentities")
     assert created["name"] == "name"
     for file in ("modules/user-identity.bicep", "modules/user-identity-lookup.bicep"):
@@ -145,7 +147,7 @@ def test_a_user_assigned_identity_gets_the_settings_functions_and_the_sdk_need(t
 
 
 def test_entra_authentication_is_optional_and_requires_a_token(templates: Templates) -> None:
-    assert module(templates["main.bicep"], "apiAuth")["condition"] == expression("!empty(apiAuthClientId)")
+    assert templates["main.bicep"].module("apiAuth")["condition"] == expression("!empty(apiAuthClientId)")
     auth = templates["modules/api-auth.bicep"].only_resource("Microsoft.Web/sites/config")
     assert auth["name"] == "authsettingsV2"
     settings = auth["properties"]
@@ -173,11 +175,11 @@ def test_event_grid_delivery_is_not_behind_entra_authentication(templates: Templ
 def test_the_network_is_optional_and_locks_storage_to_private_endpoints(templates: Templates) -> None:
     main = templates["main.bicep"]
     for name in ("network", "privateEndpoints"):
-        assert module(main, name)["condition"] == "vnetEnabled", name
+        assert main.module(name)["condition"] == "vnetEnabled", name
     assert main.module_params("modules/storage.bicep")["privateNetworkOnly"] == "vnetEnabled"
     subnet = main.module_params("modules/function-app.bicep")["virtualNetworkSubnetId"]
     assert subnet == expression("vnetEnabled ? network.outputs.appSubnetId : ''")
-    assert "privateEndpoints" in body(module(main, "functionApp"))["dependsOn"]
+    assert "privateEndpoints" in body(main.module("functionApp"))["dependsOn"]
     account = templates["modules/storage.bicep"].only_resource("Microsoft.Storage/storageAccounts")
     acls = account["properties"]["networkAcls"]
     assert acls["defaultAction"] == expression("privateNetworkOnly ? 'Deny' : 'Allow'")
@@ -194,12 +196,11 @@ def test_the_app_subnet_is_delegated_to_flex_consumption(templates: Templates) -
 
 def test_private_endpoints_cover_storage_and_the_vault(templates: Templates) -> None:
     endpoints = templates["modules/private-endpoints.bicep"]
-    storage = endpoints.ast["modules"]["storageEndpoints"]["config"]
+    storage = endpoints.module("storageEndpoints")
     assert storage["loop_type"]["detail"]["array_name"] == ["blob", "queue", "table"]
-    vault = body(endpoints.ast["modules"]["vaultEndpoint"]["config"])
+    vault = body(endpoints.module("vaultEndpoint"))
     assert vault["params"]["groupId"] == "vault"
-    allowed = next(d["argument"] for d in templates["modules/private-endpoint.bicep"].ast["parameters"]["groupId"]
-                   ["decorators"] if d["type"] == "allowed")
+    allowed = decorator(templates["modules/private-endpoint.bicep"].ast["parameters"]["groupId"], "allowed")
     assert set(allowed) == {"blob", "queue", "table", "vault"}
 
 
@@ -245,8 +246,7 @@ def test_the_readme_deploy_block_sets_real_parameters(templates: Templates) -> N
     set_names = set(re.findall(r"azd env set (\w+)", "\n".join(block)))
     assert set_names and set_names <= mapped
     location = re.search(r"azd env set AZURE_LOCATION (\w+)", "\n".join(block))
-    decorators = main_parameters(templates)["location"]["decorators"]
-    allowed = next(d["argument"] for d in decorators if d["type"] == "allowed")
+    allowed = decorator(main_parameters(templates)["location"], "allowed")
     assert location is not None and location[1] in allowed
 
 

@@ -135,10 +135,10 @@ def test_each_kind_assigns_at_its_own_scope(templates: Templates) -> None:
 
 def test_every_entry_is_deployed_in_its_own_subscription(templates: Templates) -> None:
     access = templates["modules/access.bicep"]
-    module = next(m for m in access.ast["modules"].values() if m["detail"]["path"] == "scope-access.bicep")
-    loop = module["config"]["loop_type"]["detail"]
+    module = access.module("scope-access.bicep")
+    loop = module["loop_type"]["detail"]
     assert loop["array_name"] == "targets"
-    config = body(module["config"])
+    config = body(module)
     item = {"subscriptionId": OTHER, "resourceGroup": "rg", "registry": "reg"}
     scope = {loop["item_name"]: item, "principalId": "p", "roleDefinitionId": "r"}
     assert path(config["scope"], "function", "type") == "subscription"
@@ -147,7 +147,7 @@ def test_every_entry_is_deployed_in_its_own_subscription(templates: Templates) -
     assert params == {"resourceGroupName": "rg", "registryName": "reg", "principalId": "p", "roleDefinitionId": "r"}
     main = templates["main.bicep"]
     for name in ("userIdentityAccess", "systemIdentityAccess"):
-        assert body(main.ast["modules"][name]["config"])["params"]["targets"] == "targets"
+        assert body(main.module(name))["params"]["targets"] == "targets"
 
 
 def test_the_role_is_assignable_in_every_entrys_subscription(templates: Templates) -> None:
