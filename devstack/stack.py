@@ -89,8 +89,7 @@ class Stack:
 
     def dead(self) -> list[str]:
         """One report (name and log tail) per process of this stack that is no longer running."""
-        return [f"{p.name} (pid {p.pid}) is not running. Last lines of {p.log}:\n{processes.log_tail(p.log)}"
-                for p in self.managed if not processes.is_running(p)]
+        return [processes.not_running(p) for p in self.managed if not processes.is_running(p)]
 
     @classmethod
     def load(cls, state_dir: Path) -> Stack:
