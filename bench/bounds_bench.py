@@ -9,7 +9,6 @@ bounds; slow: minutes). Run: `.venv/bin/python -m bench.bounds_bench` (starts it
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 import time
 from collections.abc import Callable
@@ -19,7 +18,7 @@ from typing import Any
 
 from devstack.control import AcrControl, Control, password_spec, token_spec
 from devstack.processes import free_port
-from devstack.stack import Stack
+from devstack.stack import Stack, running_stack
 from rotator.azure.bounds import TimeBounds
 from rotator.core.resource_ids import parse_registry_id
 from rotator.protocols import password_rotation
@@ -97,15 +96,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sdk-defaults", action="store_true", help="also run with the SDKs' default retries")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="bounds-bench-") as folder:
-        stack = Stack(Path(folder))
-        os.environ.update(stack.up())
-        try:
-            run(stack, sdk_defaults=False)
-            if args.sdk_defaults:
-                run(stack, sdk_defaults=True)
-        finally:
-            stack.down()
+    with tempfile.TemporaryDirectory(prefix="bounds-bench-") as folder, running_stack(Path(folder)) as stack:
+        run(stack, sdk_defaults=False)
+        if args.sdk_defaults:
+            run(stack, sdk_defaults=True)
 
 
 if __name__ == "__main__":

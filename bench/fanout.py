@@ -45,12 +45,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import requests
-
-from devstack.control import AcrControl, Control, SeededRegistry, password_spec
+from bench.counting import calls, counted, counts, throttled_by
+from devstack.control import AcrControl, Control, SeededRegistry, password_spec, set_replication_delay
 from devstack.queue_host import DEFAULT_HOST_JSON, InstanceSettings, start_instances
-from devstack.seeding import manage_in_vault
-from devstack.stack import Stack
+from devstack.seeding import manage_all_in_vault
+from devstack.stack import Stack, running_stack
 from rotator.core.model import secret_name
 from rotator.core.resource_ids import parse_registry_id
 from rotator.protocols.fanout import enqueue_scan
@@ -71,38 +70,13 @@ def seed(acr: AcrControl, vault: Control, env: dict[str, str], tokens: int) -> S
     registry = acr.seed(f"fanout{uuid.uuid4().hex[:10]}", tokens=specs)
     engine = build_engine(Settings.from_env({**env, "ROTATOR_REGISTRIES": registry.id}))
 
-    def prepare(name: str) -> None:
-        manage_in_vault(engine.vault._client, registry, name)
+    def leave_lock_blob(name: str) -> None:
         with engine.locks.hold(parse_registry_id(registry.id), name):
             pass
 
-    vault.set_limits(enabled=False)  # seeding is not measured
-    try:
-        with ThreadPoolExecutor(8) as pool:
-            list(pool.map(prepare, [str(spec["name"]) for spec in specs]))
-    finally:
-        vault.set_limits(reset=True)
+    manage_all_in_vault(vault, engine.vault._client, registry, [str(spec["name"]) for spec in specs],
+                        then=leave_lock_blob)
     return registry
-
-
-def counted(*controls: Control) -> Counter[str]:
-    total: Counter[str] = Counter()
-    for control in controls:
-        total.update(control.counters())
-    return total
-
-
-NOT_COUNTED = ("throttled", "auth.challenge", "messages.", "message.", "queue.", "queues.", "queue-service.")
-
-
-def counts(op: str) -> bool:
-    """A request to ARM, Key Vault or the blob side of Storage (429s are requests too); not the queue's own
-    traffic (the host's receives, deletes and visibility renewals), not Key Vault's auth challenge."""
-    return not op.startswith(NOT_COUNTED)
-
-
-def calls(counters: Counter[str]) -> int:
-    return sum(n for op, n in counters.items() if counts(op))
 
 
 def run(stack: Stack, env: dict[str, str], instances: int, tokens: int, delay: float, work: Path) -> dict[str, Any]:
@@ -113,8 +87,7 @@ def run(stack: Stack, env: dict[str, str], instances: int, tokens: int, delay: f
     registry = seed(acr, vault, env, tokens)
     app_env = {**env, "ROTATOR_REGISTRIES": registry.id, "ROTATOR_QUEUE": f"fanout-{uuid.uuid4().hex[:12]}",
                "PYTHON_THREADPOOL_THREAD_COUNT": THREAD_COUNT}
-    requests.post(f"https://{registry.login_server}/_devstack/replication-delay", json={"seconds": delay},
-                  verify=str(stack.ca_file), timeout=10).raise_for_status()
+    set_replication_delay(stack, registry.login_server, delay)
     engine = build_engine(Settings.from_env(app_env))
     for control in (acr, vault, storage):
         control.reset_counters()
@@ -140,7 +113,7 @@ def run(stack: Stack, env: dict[str, str], instances: int, tokens: int, delay: f
     work_counters = counted(acr, vault, storage)
     versions = _versions(engine.vault, registry)
     rotated = sum(1 for n in versions.values() if n >= 1)
-    generated = acr.count("registries.generateCredentials") - acr.count("throttled.registries.generateCredentials")
+    generated = acr.succeeded("registries.generateCredentials")
     return {
         "instances": instances,
         "wall_seconds": round(wall, 1),
@@ -148,8 +121,7 @@ def run(stack: Stack, env: dict[str, str], instances: int, tokens: int, delay: f
         "rotated": rotated,
         "calls_per_rotation": round(calls(work_counters) / max(rotated, 1), 2),
         "calls_by_operation": dict(sorted((op, n) for op, n in work_counters.items() if counts(op) and n)),
-        "throttled": {op.removeprefix("throttled."): n for op, n in sorted(work_counters.items())
-                      if op.startswith("throttled.") and n},
+        "throttled": throttled_by(work_counters),
         "planning": {"seconds": round(planned, 2), "calls": calls(planning), "queued": queued},
         "messages": dict(Counter(o["outcome"] for o in _finished(outcomes_file))),
         "generated": generated,
@@ -184,17 +156,12 @@ def main() -> None:
     args = parser.parse_args()
     counts = [int(n) for n in args.instances.split(",") if n.strip()]
     work = Path(tempfile.mkdtemp(prefix="bench-fanout-"))
-    stack = Stack(work / "stack")
-    env = stack.up()
-    os.environ.update(env)
-    try:
+    with running_stack(work / "stack") as stack:
         if args.latency_ms:
             for name in ("acr", "keyvault"):
                 Control(stack.url(name), verify=str(stack.ca_file)).add_fault("*", latency_ms=args.latency_ms,
                                                                              times=None)
-        runs = {str(n): run(stack, env, n, args.tokens, args.replication_delay, work) for n in counts}
-    finally:
-        stack.down()
+        runs = {str(n): run(stack, stack.env, n, args.tokens, args.replication_delay, work) for n in counts}
     first = runs[str(counts[0])]["rotations_per_minute"]
     document = {
         "tokens": args.tokens, "replication_delay_seconds": args.replication_delay, "latency_ms": args.latency_ms,

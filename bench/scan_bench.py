@@ -21,7 +21,6 @@ Run: `.venv/bin/python -m bench.scan_bench --registries 100 --tokens 10000` (sta
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 import time
 from collections import Counter
@@ -31,9 +30,10 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+from bench.counting import calls, throttled_by
 from devstack.control import AcrControl, Control, SeededRegistry, password_spec
-from devstack.seeding import manage_in_vault
-from devstack.stack import Stack
+from devstack.seeding import manage_all_in_vault
+from devstack.stack import running_stack
 from rotator.core.resource_ids import parse_registry_id
 from rotator.core.results import Result
 from rotator.entrypoints.scan_report import store_scan
@@ -44,7 +44,6 @@ from rotator.settings import Settings
 from rotator.wiring import build_engine
 
 DAY = 86400.0
-SEED_THREADS = 8
 KEY_VAULT_PAGE = 25  # secrets per listing page (Key Vault's maximum)
 ARM_READ_BURST, ARM_READS_PER_SECOND = 250, 25  # ARM's read bucket per subscription and principal
 
@@ -71,22 +70,17 @@ def seed(acr: AcrControl, vault: Control, engine_env: dict[str, str], registries
     made = []
     per_registry = tokens // registries
     due_every = round(1 / due_fraction) if due_fraction else 0
-    vault.set_limits(enabled=False)  # seeding is not measured
-    try:
-        for r in range(registries):
-            now = time.time()
+    for r in range(registries):
+        now = time.time()
 
-            def days_left(i: int) -> int:
-                return 10 if due_every and i % due_every == 0 else 80
+        def days_left(i: int) -> int:
+            return 10 if due_every and i % due_every == 0 else 80
 
-            specs = [{"name": f"tok-{i:04d}", "status": "enabled",
-                      "passwords": {"password1": password_spec(now + days_left(i) * DAY)}} for i in range(per_registry)]
-            registry = acr.seed(f"bench{r:03d}{int(now) % 100000}", tokens=specs)
-            made.append(registry)
-            with ThreadPoolExecutor(SEED_THREADS) as pool:
-                list(pool.map(lambda token, r=registry: manage_in_vault(client, r, token), [s["name"] for s in specs]))
-    finally:
-        vault.set_limits(reset=True)
+        specs = [{"name": f"tok-{i:04d}", "status": "enabled",
+                  "passwords": {"password1": password_spec(now + days_left(i) * DAY)}} for i in range(per_registry)]
+        registry = acr.seed(f"bench{r:03d}{int(now) % 100000}", tokens=specs)
+        made.append(registry)
+        manage_all_in_vault(vault, client, registry, [str(s["name"]) for s in specs])
     return made
 
 
@@ -147,7 +141,7 @@ def timer_plan(engine: Engine) -> list[Result]:
 
 def exactly_once(acr: AcrControl, vault: Control, due: int, rotated: int) -> str:
     """Every due token rotated once: successful generations and secret writes equal the due count."""
-    generated = acr.count("registries.generateCredentials") - acr.count("throttled.registries.generateCredentials")
+    generated = acr.succeeded("registries.generateCredentials")
     written = vault.count("secrets.set") - vault.count("throttled.secret-create")
     verdict = "ok" if generated == written == rotated == due else "MISMATCH"
     return f"{verdict}: {due} due, {rotated} rotated, {generated} generated, {written} written"
@@ -163,8 +157,6 @@ def measure(name: str, acr: AcrControl, vault: Control, action: Callable[[], lis
     rotated = sum(r.action == "rotated" for r in results)
     others = Counter(f"{r.action} ({r.reason})" for r in results if r.action not in ("rotated", "skipped"))
     arm, kv = acr.counters(), vault.counters()
-    calls = {label: sum(n for op, n in counters.items() if not op.startswith("throttled") and op != "auth.challenge")
-             for label, counters in (("arm", arm), ("vault", kv))}
     check = "".join(f"{n} {outcome}; " for outcome, n in others.most_common())
     if due:
         rerun = 0
@@ -172,9 +164,8 @@ def measure(name: str, acr: AcrControl, vault: Control, action: Callable[[], lis
             rerun = sum(r.action == "rotated" for r in action())
             check += f"the rerun rotated {rerun}; "
         check += exactly_once(acr, vault, due, rotated + rerun)
-    by = {op.removeprefix("throttled."): n for op, n in {**arm, **kv}.items() if op.startswith("throttled.") and n}
-    return Measurement(name, calls["arm"], calls["vault"], arm.get("throttled", 0) + kv.get("throttled", 0),
-                       seconds, rotated, check, by)
+    return Measurement(name, calls(arm), calls(kv), arm.get("throttled", 0) + kv.get("throttled", 0),
+                       seconds, rotated, check, throttled_by({**arm, **kv}))
 
 
 def due_tokens(registries: list[SeededRegistry]) -> int:
@@ -193,10 +184,8 @@ def main() -> None:
     parser.add_argument("--plan-only", action="store_true",
                         help="nothing due: the timer's plan next to the naive scan and the Key Vault page-chain floor")
     args = parser.parse_args()
-    stack = Stack(Path(tempfile.mkdtemp(prefix="bench-")))
-    env = stack.up()
-    os.environ.update(env)
-    try:
+    with running_stack(Path(tempfile.mkdtemp(prefix="bench-"))) as stack:
+        env = stack.env
         acr = AcrControl(stack.url("acr"), verify=str(stack.ca_file))
         vault = Control(stack.url("keyvault"), verify=str(stack.ca_file))
         results, floor = [], None
@@ -243,8 +232,6 @@ def main() -> None:
             if m.throttled_by:
                 print(f"\n429s in '{m.name}' by operation or limit: "
                       + ", ".join(f"{op} {n}" for op, n in sorted(m.throttled_by.items())))
-    finally:
-        stack.down()
 
 
 if __name__ == "__main__":

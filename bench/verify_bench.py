@@ -11,16 +11,13 @@ with the backoff it used before (1 s, doubling up to 5 s: attempts at 0, 1, 3, 7
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
-import requests
-
-from devstack.control import AcrControl, password_spec
-from devstack.stack import Stack
+from devstack.control import AcrControl, password_spec, set_replication_delay
+from devstack.stack import running_stack
 from rotator.azure.login import RegistryLogin
 
 POLICIES = {"now: every second": RegistryLogin(),
@@ -32,23 +29,19 @@ def main() -> None:
     parser.add_argument("--delays", default="10,60", help="comma-separated replication delays, in seconds")
     args = parser.parse_args()
     delays = [float(d) for d in args.delays.split(",") if d.strip()]
-    stack = Stack(Path(tempfile.mkdtemp(prefix="bench-verify-")))
-    os.environ.update(stack.up())  # the stand-ins' CA for requests (REQUESTS_CA_BUNDLE)
     rows = []
-    try:
+    # The stack's env exported: the stand-ins' CA for requests (REQUESTS_CA_BUNDLE).
+    with running_stack(Path(tempfile.mkdtemp(prefix="bench-verify-"))) as stack:
         acr = AcrControl(stack.url("acr"), verify=str(stack.ca_file))
         for delay in delays:
             for name, login in POLICIES.items():
                 registry = acr.seed(f"verify{uuid.uuid4().hex[:10]}", tokens=[
                     {"name": "tok-verify", "status": "enabled", "passwords": {"password1": password_spec()}}])
-                requests.post(f"https://{registry.login_server}/_devstack/replication-delay",
-                              json={"seconds": delay}, verify=str(stack.ca_file), timeout=10).raise_for_status()
+                set_replication_delay(stack, registry.login_server, delay)
                 password = registry.token("tok-verify").password("password1")
                 outcome = login.verify(registry.login_server, "tok-verify", password.value, delay + 30)
                 seen = time.time() - password.created
                 rows.append((delay, name, outcome.ok, outcome.attempts, seen))
-    finally:
-        stack.down()
     print("\n| replication delay (s) | polling | logged in | attempts | seen after (s) | overshoot (s) |")
     print("|---:|---|---|---:|---:|---:|")
     for delay, name, ok, attempts, seen in rows:

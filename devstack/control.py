@@ -19,9 +19,11 @@ from devstack.authz.store import APP, OPERATOR, Principal
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
 
+    from devstack.stack import Stack
+
 __all__ = ["APP", "OPERATOR", "AcrControl", "AuthzControl", "Control", "ControlError", "Principal",
            "RoleAssignment", "SeededPassword", "SeededRegistry", "SeededToken", "credential_for",
-           "password_spec", "token_spec"]
+           "password_spec", "set_replication_delay", "token_spec"]
 
 PREFIX = "/_devstack/"
 
@@ -98,6 +100,12 @@ class Control:
     def throttled(self) -> int:
         """How many requests this stand-in answered 429 because a limit was reached."""
         return self.count("throttled")
+
+    def succeeded(self, operation: str) -> int:
+        """Calls of `operation` a limit let through (ARM counts each 429 also as `throttled.<operation>`): a
+        refused call changed nothing. One read of the counters, so both numbers are of the same moment."""
+        counters = self.counters()
+        return counters.get(operation, 0) - counters.get(f"throttled.{operation}", 0)
 
 
 class VaultControl(Control):
@@ -274,6 +282,16 @@ class AuthzControl(Control):
     def reset_roles(self) -> None:
         """Back to a new stack's principals, roles and assignments (registries keep no grants)."""
         self._call("POST", "authz/reset")
+
+
+def set_replication_delay(stack: Stack, login_server: str, seconds: float) -> None:
+    """How long a regenerated password takes to work on this registry's login server (Azure: up to 60 s).
+
+    The delay counts from a password's creation on the stand-in's clock, so it also holds back passwords
+    made moments ago (tests' `delay_new_passwords` ages those first)."""
+    response = requests.post(f"https://{login_server}/_devstack/replication-delay", json={"seconds": seconds},
+                             verify=str(stack.ca_file), timeout=10)
+    response.raise_for_status()
 
 
 def credential_for(principal: Principal) -> TokenCredential:

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 from urllib.parse import parse_qsl, urlsplit
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -141,12 +141,17 @@ class Service:
     def authorize(self, request: Request, operation: str) -> None:
         """Stand-ins that enforce RBAC refuse the caller here, raising their own error type."""
 
+    def count(self, what: str) -> None:
+        """Count one event under `what` (an operation, or what a stand-in counts besides: 429s, challenges)."""
+        with self._lock:
+            self.counters[what] += 1
+
     def _count_and_fault(self, operation: str) -> Response | None:
         """Count the call; apply the latency of every active fault, then the first failure."""
         latency_ms = 0
         failure: Fault | None = None
         with self._lock:
-            self.counters[operation] += 1
+            self.count(operation)
             for fault in self.faults:
                 if fault.operation not in (operation, "*"):
                     continue
@@ -250,7 +255,7 @@ def _make_handler(service: Service) -> type[BaseHTTPRequestHandler]:
                 headers={k.lower(): v for k, v in self.headers.items()},
                 body=body,
                 target=self.path,
-                local_port=int(self.connection.getsockname()[1]),
+                local_port=cast(ThreadingHTTPServer, self.server).server_port,  # bound (port 0 resolved)
             )
             try:
                 response = service.dispatch(request)

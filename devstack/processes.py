@@ -71,6 +71,11 @@ def log_tail(log: Path, lines: int = LOG_TAIL_LINES) -> str:
     return "\n".join(text.splitlines()[-lines:]) or "(empty log)"
 
 
+def not_running(process: Managed) -> str:
+    """The report on a process found exited: its name, PID and log tail."""
+    return f"{process.name} (pid {process.pid}) is not running. Last lines of {process.log}:\n{log_tail(process.log)}"
+
+
 def wait_until(process: Managed, popen: subprocess.Popen[bytes] | None, ready: Callable[[], bool],
                deadline_seconds: float, what: str) -> None:
     """Poll `ready` until it holds; fail with the log tail if the process dies or time runs out."""

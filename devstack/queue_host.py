@@ -143,8 +143,8 @@ class Instances:
 
     def dead(self) -> list[str]:
         """One report (instance, PID and log tail) per instance that has exited."""
-        return [f"{p.name} (pid {p.pid}) is not running. Last lines of {p.log}:\n{processes.log_tail(p.log)}"
-                for p, popen in zip(self.managed, self.popens, strict=True) if popen.poll() is not None]
+        return [processes.not_running(p) for p, popen in zip(self.managed, self.popens, strict=True)
+                if popen.poll() is not None]
 
     def stop(self) -> list[int]:
         """SIGTERM every instance at once (each drains its messages in flight), wait, SIGKILL what is left

@@ -6,13 +6,14 @@ port files, the logs and `state.json` (PIDs and the env to print). Two folders, 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import ssl
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -89,8 +90,7 @@ class Stack:
 
     def dead(self) -> list[str]:
         """One report (name and log tail) per process of this stack that is no longer running."""
-        return [f"{p.name} (pid {p.pid}) is not running. Last lines of {p.log}:\n{processes.log_tail(p.log)}"
-                for p in self.managed if not processes.is_running(p)]
+        return [processes.not_running(p) for p in self.managed if not processes.is_running(p)]
 
     @classmethod
     def load(cls, state_dir: Path) -> Stack:
@@ -190,6 +190,18 @@ class Stack:
         tmp = self.state_dir / (STATE_FILE + ".tmp")
         tmp.write_text(json.dumps(state, indent=2))
         tmp.replace(self.state_dir / STATE_FILE)
+
+
+@contextlib.contextmanager
+def running_stack(state_dir: Path) -> Iterator[Stack]:
+    """A stack started in `state_dir` with its env exported to this process (the SDKs and `requests` read it),
+    stopped on the way out; the folder (its logs) is left where it is."""
+    stack = Stack(state_dir)
+    os.environ.update(stack.up())
+    try:
+        yield stack
+    finally:
+        stack.down()
 
 
 def export_lines(env: dict[str, str], names: Sequence[str] | None = None) -> str:

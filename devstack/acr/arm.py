@@ -33,6 +33,7 @@ from devstack.acr.validation import (
 from devstack.authz.arm import ArmAuthorizer
 from devstack.authz.store import RoleStore
 from devstack.httpbase import Handler, Request, Response, Service
+from devstack.throttling import Limiter
 
 SUBSCRIPTION_PATH = r"/subscriptions/(?P<subscription>[^/]+)"
 RESOURCE_GROUP_PATH = SUBSCRIPTION_PATH + r"/resourceGroups/(?P<resource_group>[^/]+)"
@@ -66,6 +67,8 @@ class Switches:
 class AcrService(Service):
     """ARM for registries, scope maps, tokens and generateCredentials, plus the login servers."""
 
+    limits: Limiter  # always throttles: the `/_devstack/limits` control and arm_throttle share it
+
     def __init__(self, state_dir: Path, signing_key: str) -> None:
         super().__init__("acr")
         self.state_dir = state_dir
@@ -77,13 +80,8 @@ class AcrService(Service):
         self.listeners = LoginListeners(state_dir, self.store.lookup_token, self.now)
         self.control_handler: Callable[[AcrService, str, Request], Response] | None = None
         self.authz = ArmAuthorizer(RoleStore.open(state_dir))  # RBAC of the stack (devstack.authz)
-        self.limiter = arm_limiter()
-        self.limits = self.limiter
+        self.limits = arm_limiter()
         self.arm_route("GET", OPERATION_RESULTS_PATH, "operationResults")(self.operation_status)
-
-    def count(self, what: str) -> None:
-        with self.lock:
-            self.counters[what] += 1
 
     def close(self) -> None:
         """Stop every login server (on SIGTERM, or at the end of a test)."""

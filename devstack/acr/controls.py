@@ -115,7 +115,7 @@ def _reset(service: AcrService) -> None:
     service.authz.store.reset()
     _restore_defaults(service.policy, LroPolicy())  # in place: the operation table holds this object
     _restore_defaults(service.switches, Switches())
-    service.limiter.configure({"reset": True, "enabled": True})
+    service.limits.configure({"reset": True, "enabled": True})
 
 
 def _restore_defaults(target: LroPolicy | Switches, defaults: LroPolicy | Switches) -> None:

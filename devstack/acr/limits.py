@@ -11,10 +11,9 @@ as a 2025 throttled response carried it). The stand-in is one region, so per-reg
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import jwt
-
+from devstack import bearer
 from devstack.acr.validation import ArmError
 from devstack.httpbase import Request
 from devstack.throttling import Charge, Limit, Limiter
@@ -38,12 +37,12 @@ def arm_throttle(service: AcrService, request: Request, operation: str) -> dict[
     """Take the request's tokens and return the rate-limit headers, or raise ARM's 429 (counted as `throttled`
     and `throttled.<operation>`).
 
-    Call after authentication: the principal is the bearer token's `oid` (else `sub`).
+    Call after authentication: the principal is the bearer token's `oid` (devstack.bearer issues it, equal to `sub`).
     """
     kind, verb = _OPERATION.get(request.method, ("writes", "write"))
     subscription = request.params.get("subscription", "").lower()
-    principal = _principal(request.headers.get("authorization", ""))
-    verdict = service.limiter.take([Charge(kind, (subscription, principal)), Charge(f"global-{kind}", (subscription,))])
+    principal = bearer.caller(request.headers.get("authorization", "")).object_id
+    verdict = service.limits.take([Charge(kind, (subscription, principal)), Charge(f"global-{kind}", (subscription,))])
     headers = {f"x-ms-ratelimit-remaining-subscription-{name}": str(left) for name, left in verdict.remaining.items()}
     if verdict.allowed:
         return headers
@@ -56,8 +55,3 @@ def arm_throttle(service: AcrService, request: Request, operation: str) -> dict[
                    "https://aka.ms/arm-throttling for additional information.",
                    {"Retry-After": str(verdict.retry_after), **headers})
 
-
-def _principal(authorization: str) -> str:
-    """The caller's object id (`oid`), else `sub`: the signature was verified by the caller of this module."""
-    claims: dict[str, Any] = jwt.decode(authorization.removeprefix("Bearer "), options={"verify_signature": False})
-    return str(claims.get("oid") or claims.get("sub") or "")

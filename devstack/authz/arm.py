@@ -57,8 +57,9 @@ _AT_SCOPE = frozenset({"authorization.permissions", "roleAssignments.create", "r
                        "roleAssignments.list", "roleAssignments.delete"})
 FILTERED_LISTS = frozenset({"registries.list", "registries.listByResourceGroup"})
 PERMISSIONS_API_VERSIONS = ("2015-07-01", "2018-01-01-preview", "2022-04-01")
-_PERMISSIONS_PATH = (r"(?P<scope>/subscriptions/[^/]+(?:/resourceGroups/[^/]+(?:/providers/[^/]+(?:/[^/]+/[^/]+)+)?)?)"
-                     r"/providers/Microsoft\.Authorization/permissions")
+# A scope below the root in a Microsoft.Authorization path: a subscription, a resource group or a resource.
+SCOPE_PATH = r"/subscriptions/[^/]+(?:/resourceGroups/[^/]+(?:/providers/[^/]+(?:/[^/]+/[^/]+)+)?)?"
+_PERMISSIONS_PATH = rf"(?P<scope>{SCOPE_PATH})/providers/Microsoft\.Authorization/permissions"
 
 
 def authorization_failed(who: bearer.Caller, action: str, scope: str) -> ArmError:
@@ -77,7 +78,13 @@ def request_scope(request: Request, operation: str) -> str:
         return path.rsplit("/", 1)[0]
     if operation in FILTERED_LISTS:
         return path.split("/providers/", 1)[0]
-    return (request.params.get("scope") or "/") if operation in _AT_SCOPE else path
+    return path_scope(request) if operation in _AT_SCOPE else path
+
+
+def path_scope(request: Request) -> str:
+    """The scope a Microsoft.Authorization route names in its path; `/` (the root) when the path starts at
+    `/providers`."""
+    return request.params.get("scope") or "/"
 
 
 class ArmAuthorizer:

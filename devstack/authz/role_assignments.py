@@ -21,7 +21,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from devstack.acr.validation import ArmError, Shape, json_body
-from devstack.authz.arm import serve
+from devstack.authz.arm import SCOPE_PATH, path_scope, serve
 from devstack.authz.store import Assignment, RoleStore, Snapshot, covers
 from devstack.bearer import TENANT
 from devstack.httpbase import Request, Response
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 API_VERSIONS = ("2022-04-01",)
 _TYPE = "Microsoft.Authorization/roleAssignments"
-_SCOPE = r"(?P<scope>(?:/subscriptions/[^/]+(?:/resourceGroups/[^/]+(?:/providers/[^/]+(?:/[^/]+/[^/]+)+)?)?)?)"
+_SCOPE = rf"(?P<scope>(?:{SCOPE_PATH})?)"
 COLLECTION_PATH = _SCOPE + r"/providers/Microsoft\.Authorization/roleAssignments"
 ITEM_PATH = COLLECTION_PATH + r"/(?P<name>[^/]+)"
 _GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -42,11 +42,6 @@ _BODY = Shape("object", {"properties": Shape("object", {
     "description": Shape("string"), "condition": Shape("string"), "conditionVersion": Shape("string"),
     "delegatedManagedIdentityResourceId": Shape("string")}, required=("roleDefinitionId", "principalId"))},
     required=("properties",))
-
-
-def scope_of(request: Request) -> str:
-    """The request's scope; `/` (the root) when the path starts at `/providers`."""
-    return request.params.get("scope") or "/"
 
 
 def to_arm(assignment: Assignment) -> dict[str, Any]:
@@ -61,7 +56,7 @@ def to_arm(assignment: Assignment) -> dict[str, Any]:
 
 
 def _named(snapshot: Snapshot, request: Request) -> Assignment | None:
-    name, scope = request.params["name"].lower(), scope_of(request).rstrip("/").lower()
+    name, scope = request.params["name"].lower(), path_scope(request).rstrip("/").lower()
     return next((a for a in snapshot.assignments if a.id.lower() == name and a.scope.rstrip("/").lower() == scope),
                 None)
 
@@ -88,7 +83,7 @@ def create(store: RoleStore, request: Request) -> Response:
     if "/providers/microsoft.authorization/roledefinitions/" not in role_id.lower() or role not in snapshot.roles:
         raise ArmError(400, "RoleDefinitionDoesNotExist", f"The specified role definition with ID '{role}' does not "
                                                           "exist.")
-    wanted = Assignment(name.lower(), principal_id.lower(), role, scope_of(request), "ARM role assignment API")
+    wanted = Assignment(name.lower(), principal_id.lower(), role, path_scope(request), "ARM role assignment API")
     existing = _named(snapshot, request)
     if existing is not None:
         if (existing.principal_id.lower(), existing.role) != (wanted.principal_id, wanted.role):
@@ -119,7 +114,7 @@ def delete(store: RoleStore, request: Request) -> Response:
 
 def list_for_scope(store: RoleStore, request: Request) -> Response:
     """At, above and below the scope, optionally one principal's (`$filter=principalId eq '<id>'`)."""
-    scope, wanted = scope_of(request), None
+    scope, wanted = path_scope(request), None
     if "$filter" in request.query:
         match = _FILTER.match(request.query["$filter"])
         if match is None:

@@ -33,7 +33,7 @@ def vault_throttle(service: KeyVaultService, request: Request) -> None:
     `throttled.<limit>`: `throttled.secret-create` or `throttled.transactions`)."""
     creates = _CREATES.match(request.path) is not None and request.method in ("PUT", "POST")
     limit = "secret-create" if creates else "transactions"
-    verdict = service.limiter.take([Charge(limit, ("vault",))])
+    verdict = service.limits.take([Charge(limit, ("vault",))])
     if not verdict.allowed:
         service.count("throttled")
         service.count(f"throttled.{limit}")

@@ -24,6 +24,7 @@ from devstack.authz.store import RoleStore
 from devstack.httpbase import CONTROL_PREFIX, Request, Response, Service
 from devstack.keyvault.errors import KeyVaultError, bad_parameter
 from devstack.keyvault.limits import vault_limiter, vault_throttle
+from devstack.throttling import Limiter
 
 TENANT_ID = "00000000-0000-4000-8000-000000000de5"  # any GUID: the devstack identity ignores tenants
 AUTHORITY = f"https://login.microsoftonline.com/{TENANT_ID}"
@@ -39,11 +40,13 @@ SOFT_DELETE_SECONDS = 3.0
 class KeyVaultService(Service):
     """A Service whose requests pass Key Vault's authentication, api-version and limit gates first."""
 
+    limits: Limiter  # always throttles: the `/_devstack/limits` control and vault_throttle share it
+
     def __init__(self, signing_key: str, roles: RoleStore) -> None:
         super().__init__("keyvault")
         self._signing_key = signing_key
         self._authz = KeyVaultAuthorizer(roles)
-        self.limits = self.limiter = vault_limiter()
+        self.limits = vault_limiter()
         self.soft_delete_seconds = SOFT_DELETE_SECONDS
 
     def dispatch(self, request: Request) -> Response:
@@ -75,10 +78,6 @@ class KeyVaultService(Service):
         message = self._authz.refusal(request, operation)
         if message is not None:
             raise KeyVaultError(403, "Forbidden", message, "ForbiddenByRbac")
-
-    def count(self, what: str) -> None:
-        with self.lock:
-            self.counters[what] += 1
 
     def now_seconds(self) -> int:
         """Key Vault timestamps are whole epoch seconds, on the test-controlled clock."""

@@ -9,9 +9,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
 import pytest
-import requests
 
 from devstack.control import AcrControl, Control, SeededRegistry, VaultControl
+from devstack.control import set_replication_delay as set_replication_delay  # re-exported: tests import it here
 from devstack.keyvault.service import SOFT_DELETE_SECONDS
 from devstack.stack import Stack
 from rotator.azure.acr import Acr
@@ -40,16 +40,6 @@ def quick_soft_delete(stack: Stack) -> Iterator[None]:
     control.set_soft_delete_delay(0.5)
     yield
     control.set_soft_delete_delay(SOFT_DELETE_SECONDS)
-
-
-def set_replication_delay(stack: Stack, login_server: str, seconds: float) -> None:
-    """How long a regenerated password takes to work on this registry's login server (Azure: up to 60 s).
-
-    The delay counts from a password's creation on the stand-in's clock, so it also holds back passwords
-    made moments ago: `delay_new_passwords` ages those first."""
-    response = requests.post(f"https://{login_server}/_devstack/replication-delay", json={"seconds": seconds},
-                             verify=str(stack.ca_file), timeout=10)
-    response.raise_for_status()
 
 
 def delay_new_passwords(stack: Stack, acr: AcrControl, login_server: str, seconds: float) -> None:
