@@ -135,8 +135,7 @@ class Engine:
             result = Result(registry.name, token_name, "failed", f"{error}; nothing published", transient=True,
                             code="LeaseLost")
         except AzureError as error:
-            result = Result(registry.name, token_name, "failed", describe(error), transient=is_transient(error),
-                            code=error_code(error))
+            result = azure_failure(registry.name, token_name, error)
         duration = int((time.monotonic() - started) * 1000)
         result = replace(result, duration_ms=duration)
         log_result(result)
@@ -170,6 +169,12 @@ def log_result(result: Result) -> None:
               action=result.action, slot=result.slot, reason=result.reason, code=result.code, expiry=result.expiry,
               version=result.version, duration_ms=result.duration_ms, transient=result.transient or None,
               retry_at=result.retry_at)
+
+
+def azure_failure(registry: str, token: str, error: AzureError, prefix: str = "") -> Result:
+    """A failed Azure call as the token's Result: Azure's own words, whether a retry could help, its code."""
+    return Result(registry, token, "failed", prefix + describe(error), transient=is_transient(error),
+                  code=error_code(error))
 
 
 def decision_result(token: TokenState, decision: Decision, dry_run: bool, secret: SecretState | None = None) -> Result:

@@ -13,13 +13,12 @@ from __future__ import annotations
 from azure.core.exceptions import AzureError, ResourceNotFoundError
 
 from rotator.azure.acr import AcrError
-from rotator.azure.errors import describe, error_code, is_transient
 from rotator.core.results import Result
 from rotator.core.work import Source, WorkItem, certificate_item, password_item
 from rotator.logs import SCAN_COMPLETED, log_event
 from rotator.protocols import password_rotation
 from rotator.protocols.certificate_rotation import plan_certificates, sync_from_vault
-from rotator.protocols.engine import Engine, log_result
+from rotator.protocols.engine import Engine, azure_failure, log_result
 from rotator.protocols.scan import ScanPlan, plan_all, planned_results
 from rotator.protocols.targets import selected
 
@@ -46,9 +45,8 @@ def enqueue_scan(engine: Engine, source: Source = "timer") -> tuple[ScanPlan, li
                               "token yet")))
     errors = engine.queue.send_all(item.encode() for item, _ in queued)
     for (_, result), error in zip(queued, errors, strict=True):
-        results.append(result if error is None else Result(
-            result.registry, result.token, "failed", f"could not enqueue: {describe(error)}",
-            transient=is_transient(error), code=error_code(error)))
+        results.append(result if error is None else azure_failure(
+            result.registry, result.token, error, "could not enqueue: "))
     results.extend(notices)
     for result in results:
         if result.action in ("queued", "failed") and result.token != "*":
@@ -77,8 +75,7 @@ def run_item(engine: Engine, item: WorkItem) -> Result:
         return _early(Result(registry.name, token, "skipped", f"registry {registry} no longer exists",
                              code="not-found"))
     except AzureError as error:
-        return _early(Result(registry.name, token, "failed", describe(error), transient=is_transient(error),
-                             code=error_code(error)))
+        return _early(azure_failure(registry.name, token, error))
     except AcrError as error:  # the registry reports no login server
         return _early(Result(registry.name, token, "failed", str(error)))
     if item.kind == "password":
@@ -102,8 +99,7 @@ def _certificate(engine: Engine, item: WorkItem, login_server: str) -> Result:
     except ValueError as error:  # no public certificate in the current version yet: its next event comes
         return _early(Result(registry.name, token, "skipped", str(error), code="not-ready"))
     except AzureError as error:
-        return _early(Result(registry.name, token, "failed", describe(error), transient=is_transient(error),
-                             code=error_code(error)))
+        return _early(azure_failure(registry.name, token, error))
 
 
 def _early(result: Result) -> Result:

@@ -14,11 +14,10 @@ from collections.abc import Iterable
 from azure.core.exceptions import AzureError, ResourceNotFoundError
 
 from rotator.azure.acr import AcrError
-from rotator.azure.errors import describe, error_code, is_transient
 from rotator.core.model import TokenState
 from rotator.core.resource_ids import RegistryId, TargetScope, parse_registry_id
 from rotator.core.results import Result
-from rotator.protocols.engine import Engine
+from rotator.protocols.engine import Engine, azure_failure
 
 GROUP_LISTING_MIN = 2  # registries named by ID in one resource group from which one listing beats a GET each
 
@@ -73,8 +72,7 @@ def discover_registries(engine: Engine) -> tuple[list[tuple[RegistryId, str]], l
 
 
 def _unreadable(where: str, error: AzureError) -> Result:
-    return Result(where, "*", "failed", f"could not list registries: {describe(error)}",
-                  transient=is_transient(error), code=error_code(error))
+    return azure_failure(where, "*", error, "could not list registries: ")
 
 
 class NotManaged(AcrError):
