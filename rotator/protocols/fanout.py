@@ -20,7 +20,7 @@ from rotator.protocols import password_rotation
 from rotator.protocols.certificate_rotation import plan_certificates, sync_from_vault
 from rotator.protocols.engine import Engine, azure_failure, log_result
 from rotator.protocols.scan import ScanPlan, plan_all, planned_results
-from rotator.protocols.targets import selected
+from rotator.protocols.targets import outside_targets, token_excluded
 
 
 def enqueue_scan(engine: Engine, source: Source = "timer") -> tuple[ScanPlan, list[Result]]:
@@ -61,14 +61,9 @@ def run_item(engine: Engine, item: WorkItem) -> Result:
     """One message's run: checked against the settings first (a message is no authority on what is managed),
     then the token's protocol. Never raises for one token's problems."""
     registry, token = item.registry, item.token
-    settings = engine.settings
-    if not any(scope.contains(registry) for scope in settings.targets):
-        return _early(Result(registry.name, token, "refused", f"registry {registry} is not managed here: it is "
-                                                              "outside ROTATOR_REGISTRIES", code="not-managed"))
-    if not selected(token, settings.include_tokens, settings.exclude_tokens):
-        return _early(Result(registry.name, token, "refused", f"token {registry.name}/{token} is excluded by "
-                                                              "ROTATOR_INCLUDE_TOKENS/ROTATOR_EXCLUDE_TOKENS",
-                             code="not-managed"))
+    refusal = outside_targets(engine.settings, registry) or token_excluded(engine.settings, registry.name, token)
+    if refusal is not None:
+        return _early(Result(registry.name, token, "refused", refusal, code="not-managed"))
     try:
         login_server = engine.acr.login_server(registry)
     except ResourceNotFoundError:
