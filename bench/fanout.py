@@ -14,7 +14,7 @@ start, and the clock runs from the moment all of them listen, so instance start-
 The JSON document (`--json`; a table otherwise):
 
     {"tokens": N, "replication_delay_seconds": S, "latency_ms": L, "queues": {host.json extensions.queues},
-     "thread_count": "8",
+     "thread_count": "10",
      "instances": {"1": RUN, "4": RUN},         # one RUN per instance count, keyed by it
      "speedup": {"4": 3.8}}                      # rotations per minute relative to the first count
 

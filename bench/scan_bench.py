@@ -36,9 +36,8 @@ from devstack.seeding import manage_all_in_vault
 from devstack.stack import running_stack
 from rotator.core.resource_ids import parse_registry_id
 from rotator.core.results import Result
-from rotator.entrypoints.scan_report import store_scan
+from rotator.entrypoints.scan_report import scan_and_store
 from rotator.protocols.engine import Engine
-from rotator.protocols.fanout import enqueue_scan
 from rotator.protocols.scan import plan_all, run_scan
 from rotator.settings import Settings
 from rotator.wiring import build_engine
@@ -133,10 +132,7 @@ def vault_chain(engine: Engine) -> list[Result]:
 
 def timer_plan(engine: Engine) -> list[Result]:
     """What the timer does: plan every token, enqueue the due ones, store the plan."""
-    started = engine.clock()
-    scan, results = enqueue_scan(engine, source="timer")
-    store_scan(engine, scan, results, started, source="timer", mode="enqueue")
-    return results
+    return scan_and_store(engine, source="timer", enqueue=True)
 
 
 def exactly_once(acr: AcrControl, vault: Control, due: int, rotated: int) -> str:

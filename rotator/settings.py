@@ -121,7 +121,7 @@ class Settings:
     expiry_alert: timedelta = timedelta(days=14)  # ROTATOR_EXPIRY_ALERT_DAYS
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str], require_targets: bool = True) -> Settings:
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
         """Read and validate every setting; SettingsError names the first bad one."""
         reader = _Reader(env)
         validity = timedelta(days=reader.integer("ROTATOR_VALIDITY_DAYS", 1, 3650))
@@ -137,7 +137,7 @@ class Settings:
                 f"must be at least ROTATOR_MIN_OVERLAP_HOURS ({min_overlap.total_seconds() / 3600:.0f} h): a token "
                 "would be due again before the credential it replaced may be invalidated")
         settings = cls(
-            targets=reader.targets(require_targets),
+            targets=reader.targets(),
             vault_url=reader.https_url("ROTATOR_VAULT_URL"),
             validity=validity,
             renew_before=renew_before,
@@ -258,12 +258,10 @@ class _Reader:
             raise SettingsError(f"{name}: {error} (NCRONTAB, six fields, seconds first: got {value!r})") from None
         return value
 
-    def targets(self, required: bool) -> tuple[TargetScope, ...]:
+    def targets(self) -> tuple[TargetScope, ...]:
         raw = self.text("ROTATOR_REGISTRIES")
         if not raw:
-            if required:
-                raise SettingsError("ROTATOR_REGISTRIES is required and not set")
-            return ()
+            raise SettingsError("ROTATOR_REGISTRIES is required and not set")
         try:
             return tuple(parse_target_scope(item) for item in re.split(r"[,\s]+", raw) if item)
         except ResourceIdError as error:

@@ -26,7 +26,14 @@ from azure.core.exceptions import AzureError, ServiceRequestError, ServiceRespon
 from azure.core.pipeline import PipelineRequest, PipelineResponse
 from azure.core.pipeline.policies import RetryPolicy
 
-from rotator.azure.errors import CallFailed, name_endpoint, retry_after_seconds, root_cause, where
+from rotator.azure.errors import (
+    RETRYABLE_STATUSES,
+    CallFailed,
+    name_endpoint,
+    retry_after_seconds,
+    root_cause,
+    where,
+)
 
 if TYPE_CHECKING:
     from azure.core.polling import LROPoller
@@ -36,7 +43,6 @@ T = TypeVar("T")
 CONNECT_TIMEOUT_SECONDS = 10.0  # a TCP + TLS handshake to an Azure endpoint takes well under a second
 RETRIES = 3  # tries after the first, within the call bound
 BACKOFF_FACTOR_SECONDS = 0.8  # azure-core: waits 0, 1.6, 3.2 s between tries without Retry-After
-_RETRYABLE = frozenset({408, 429, 500, 502, 503, 504})
 _CALL_END = "rotator_call_end"
 _deadline: ContextVar[float | None] = ContextVar("rotator_deadline", default=None)
 
@@ -144,7 +150,7 @@ class CallClock:
         """A throttled answer asking for a longer wait than we allow fails now, and says so."""
         status = response.http_response.status_code
         wait = retry_after_seconds(response.http_response.headers)
-        if status in _RETRYABLE and wait is not None and wait > self.bounds.max_retry_after_seconds:
+        if status in RETRYABLE_STATUSES and wait is not None and wait > self.bounds.max_retry_after_seconds:
             raise CallFailed(
                 f"{where(str(response.http_request.url))} throttled the call ({status}, Retry-After {wait:g} s); "
                 f"not waited for: longer than the {self.bounds.max_retry_after_seconds:g} s the rotator waits "

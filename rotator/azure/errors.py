@@ -27,7 +27,7 @@ _SERVICES: dict[str, str] = {}  # endpoint (scheme://host[:port]) -> service nam
 _SECRET_SHAPES = re.compile(
     r"(?i)\b(sig|accountkey|sharedaccesssignature|sharedaccesskey|password|client_secret|access_token|"
     r"refresh_token)=([^&;\s'\"]+)|\b(?:bearer|basic)\s+[\w.~+/-]{16,}=*")
-_RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 # Azure RBAC refusals name what was missing: ARM's `AuthorizationFailed` ("... perform action 'X' over
 # scope 'Y' ...") and Key Vault's `ForbiddenByRbac` ("Action: 'X'" ... "Resource: 'Y'" lines).
 _ARM_DENIAL = re.compile(r"perform action '([^']+)' over scope '([^']+)'")
@@ -99,7 +99,7 @@ def is_transient(error: BaseException) -> bool:
     if isinstance(error, CallFailed):
         return error.transient
     if isinstance(error, HttpResponseError) and error.status_code is not None:
-        return error.status_code in _RETRYABLE_STATUSES or error.status_code >= 500
+        return error.status_code in RETRYABLE_STATUSES or error.status_code >= 500
     return True
 
 
@@ -158,7 +158,7 @@ def _describe_answer(error: HttpResponseError) -> str:
     if message:
         text += f"; Azure said: {message}" if denied else f": {message}"
     wait = retry_after_seconds(response.headers if response is not None else None)
-    if wait is not None and error.status_code in _RETRYABLE_STATUSES:
+    if wait is not None and error.status_code in RETRYABLE_STATUSES:
         text += f" [Retry-After {wait:g} s]"
     return text
 

@@ -187,8 +187,7 @@ class TokenLocks:
 
     def probe(self) -> None:
         """Create the container if needed, write the probe blob, take and release a lease on it (the doctor)."""
-        with _unless_exists():
-            self.container.create_container()
+        ensure_container(self.container)
         blob = self.container.get_blob_client(PROBE_BLOB)
         blob.upload_blob(b"", overwrite=True)
         blob.acquire_lease(lease_duration=PROBE_LEASE_SECONDS).release()
@@ -205,9 +204,14 @@ class TokenLocks:
         try:
             _create_empty(blob)
         except ResourceNotFoundError:  # the container does not exist yet
-            with _unless_exists():
-                self.container.create_container()
+            ensure_container(self.container)
             _create_empty(blob)
+
+
+def ensure_container(container: ContainerClient) -> None:
+    """Create the container if missing; one created meanwhile by another run is as good."""
+    with _unless_exists():
+        container.create_container()
 
 
 def _create_empty(blob: BlobClient) -> None:

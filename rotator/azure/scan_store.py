@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from azure.core.exceptions import ResourceNotFoundError
 
+from rotator.azure.lease import ensure_container
 from rotator.core.scan_record import RecordError, ScanRecord, ScanSummary
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ class ScanStore:
         try:
             blob.upload_blob(body, overwrite=True, metadata=metadata, content_settings=settings)
         except ResourceNotFoundError:  # the container does not exist yet (a new deployment's first scan)
-            self._container.create_container()
+            ensure_container(self._container)
             blob.upload_blob(body, overwrite=True, metadata=metadata, content_settings=settings)
 
     def summary(self) -> ScanSummary | None:

@@ -75,6 +75,9 @@ NEVER_EXPIRES_AFTER = datetime(9000, 1, 1, tzinfo=UTC)
 
 Action = Literal["rotate", "skip", "refuse", "wait"]
 
+# What a skipped stale event says, in the decision and in the event trigger's own early check alike.
+STALE_EVENT = "stale event: the secret version it names is no longer current"
+
 
 @dataclass(frozen=True)
 class Lifetimes:
@@ -220,14 +223,20 @@ def decide(
     refused = refusal(token, secret, facts)
     if refused:
         return refused
-    if event_version is not None and (secret is None or secret.version != event_version):
-        return Decision("skip", "stale event: the secret version it names is no longer current")
+    if stale_event(event_version, secret):
+        return Decision("skip", STALE_EVENT)
     lifetimes = effective_lifetimes(defaults, secret)
     if isinstance(lifetimes, str):
         return Decision("refuse", lifetimes, code="invalid-override")
     if secret is None:
         return _adopt(token, now, lifetimes, bool(force), adopt)
     return _rotate_standby(token, secret, now, lifetimes, force, history)
+
+
+def stale_event(event_version: str | None, secret: SecretState | None) -> bool:
+    """Whether an event names a secret version that is no longer current (or no secret at all): a later
+    write superseded it, and that write's own event is the one to act on."""
+    return event_version is not None and (secret is None or secret.version != event_version)
 
 
 def _plan(slot: PasswordName, reason: str, now: datetime, lifetimes: Lifetimes, code: str | None = None) -> Decision:

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from rotator.core.policy import Decision
 
 Action = Literal["rotated", "skipped", "busy", "failed", "refused", "would-rotate", "certificate-updated",
                  "would-update-certificate", "needs-renewal", "unchanged", "drift", "orphaned", "waiting",
@@ -38,3 +41,14 @@ class Result:
         data["expiry"] = self.expiry.isoformat() if self.expiry else None
         data["retry_at"] = self.retry_at.isoformat() if self.retry_at else None
         return data
+
+
+def planned_action(decision: Decision, dry_run: bool) -> Action:
+    """What a decision not (or not yet) carried out reports: the run's Result and the status row alike."""
+    if decision.action == "rotate":
+        return "drift" if decision.code == "drift" else "would-rotate" if dry_run else "rotated"
+    if decision.action == "refuse":
+        return "refused"
+    if decision.action == "wait":
+        return "waiting"
+    return "skipped"

@@ -25,9 +25,10 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal, get_args
 
+from rotator.core.model import format_time
 from rotator.core.names import valid_token_name
 from rotator.core.resource_ids import RegistryId, ResourceIdError, parse_registry_id
 from rotator.core.results import Result
@@ -77,7 +78,7 @@ class WorkItem:
     def to_json(self) -> dict[str, Any]:
         document: dict[str, Any] = {
             "schema": SCHEMA_VERSION, "kind": self.kind, "registryId": str(self.registry), "token": self.token,
-            "source": self.source, "requestedAt": _iso(self.requested_at), "requeues": self.requeues}
+            "source": self.source, "requestedAt": format_time(self.requested_at), "requeues": self.requeues}
         if self.kind == "password":
             document.update(force=self.force, eventVersion=self.event_version)
         else:
@@ -156,10 +157,6 @@ def parse_document(text: str) -> dict[str, Any]:
     if not isinstance(document, dict):
         raise MalformedMessage("not a JSON object")
     return document
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _choice(document: dict[str, Any], name: str, allowed: tuple[str, ...]) -> str:
@@ -259,7 +256,8 @@ def poison_text(body: str, reason: str, code: str | None, dequeue_count: int, no
         document = parse_document(body)
     except MalformedMessage:
         return body
-    document[POISON_KEY] = {"reason": reason[:1000], "code": code, "dequeueCount": dequeue_count, "at": _iso(now)}
+    document[POISON_KEY] = {"reason": reason[:1000], "code": code, "dequeueCount": dequeue_count,
+                            "at": format_time(now)}
     return json.dumps(document, separators=(",", ":"))
 
 

@@ -28,7 +28,7 @@ from rotator.entrypoints.render import status_rows, status_summary, summary_line
 from rotator.logs import JsonLinesFormatter
 from rotator.protocols import password_rotation
 from rotator.protocols.engine import Engine
-from rotator.protocols.scan import plan_all, run_scan, scan_inline
+from rotator.protocols.scan import plan_all, run_scan
 from rotator.protocols.targets import existing_token, managed_token
 from rotator.settings import SettingsError
 from rotator.wiring import engine_from_env
@@ -167,17 +167,13 @@ def _run(engine: Engine, args: argparse.Namespace) -> list[Any]:
 
 def _scan(engine: Engine, enqueue: bool, dry_run: bool) -> list[Result]:
     """In this process, or enqueued as the timer does; either way the plan is stored (not on a dry run)."""
-    from rotator.entrypoints.scan_report import store_scan
-    from rotator.protocols.fanout import enqueue_scan
+    from rotator.entrypoints.scan_report import scan_and_store
 
     if dry_run:
         if enqueue:
             raise ValueError("--enqueue and --dry-run exclude each other: `scan --dry-run` shows the plan")
         return run_scan(engine, dry_run=True)
-    started = engine.clock()
-    scan, results = enqueue_scan(engine, source="cli") if enqueue else scan_inline(engine)
-    store_scan(engine, scan, results, started, source="cli", mode="enqueue" if enqueue else "inline")
-    return results
+    return scan_and_store(engine, source="cli", enqueue=enqueue)
 
 
 STATUS_COLUMNS = ("registry", "token", "active", "expiry", "days_to_expiry", "certificate_days_to_expiry",

@@ -187,16 +187,14 @@ def _vault_checks(engine: Engine) -> list[Check]:
     for name, probe, done in probes:
         try:
             probe()
-        except HttpResponseError as error:
-            if error.status_code == 409 and name.endswith("writable"):  # soft-deleted probe: authorized all the same
-                checks.append(Check(name, "ok", f"write authorized ({describe(error)})"))
-                continue
-            checks.append(failure(name, error, vault_fix))
-            continue
         except AzureError as error:
-            checks.append(failure(name, error, vault_fix))
-            continue
-        checks.append(Check(name, "ok", done))
+            soft_deleted = isinstance(error, HttpResponseError) and error.status_code == 409
+            if soft_deleted and name.endswith("writable"):  # a soft-deleted probe: authorized all the same
+                checks.append(Check(name, "ok", f"write authorized ({describe(error)})"))
+            else:
+                checks.append(failure(name, error, vault_fix))
+        else:
+            checks.append(Check(name, "ok", done))
     return checks
 
 

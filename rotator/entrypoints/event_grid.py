@@ -31,6 +31,7 @@ from rotator.azure.errors import describe, is_transient
 from rotator.core.events import EventError, IgnoredEvent, VaultObjectEvent, parse_event
 from rotator.core.model import DOCKERCONFIG_SUFFIX, TAG_REGISTRY, TAG_TOKEN, secret_name
 from rotator.core.names import valid_registry_name, valid_token_name
+from rotator.core.policy import STALE_EVENT, stale_event
 from rotator.core.resource_ids import RegistryId
 from rotator.core.results import Result
 from rotator.core.work import WorkItem, certificate_item, password_item
@@ -176,9 +177,8 @@ def _secret_event(engine: Engine, event: VaultObjectEvent) -> Result:
         raise _Skip(f"secret {event.object_name} is tagged for {registry_name}/{token_name}, whose secret is "
                     f"{expected}: not ours to rotate")
     registry, _ = _managed_token(engine, registry_name, token_name)
-    if event.version is not None and secret.version != event.version:
-        return Result(registry.name, token_name, "skipped", "stale event: the secret version it names is no longer "
-                                                            "current", code="stale")
+    if stale_event(event.version, secret):
+        return Result(registry.name, token_name, "skipped", STALE_EVENT, code="stale")
     return _enqueue(engine, password_item(registry, token_name, "event", engine.clock(), event_version=event.version,
                                           event_id=event.event_id), f"secret {event.object_name}")
 

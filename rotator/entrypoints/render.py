@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from rotator.core.model import PASSWORD_SLOTS
+from rotator.core.results import planned_action
 
 if TYPE_CHECKING:
-    from rotator.core.policy import Decision
     from rotator.protocols.scan import PlannedToken
 
 _MAX_CELL = 70
@@ -42,13 +42,6 @@ def table(rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> str:
 STATUS_ACTIONS = ("would-rotate", "drift", "skipped", "refused", "waiting")
 
 
-def planned_action(decision: Decision) -> str:
-    """What a status row says the next run does (one of STATUS_ACTIONS)."""
-    if decision.action == "rotate":
-        return "drift" if decision.code == "drift" else "would-rotate"
-    return {"skip": "skipped", "refuse": "refused", "wait": "waiting"}[decision.action]
-
-
 def status_rows(plans: Iterable[PlannedToken], now: datetime | None = None) -> list[dict[str, Any]]:
     """One JSON-ready row per token: slots, expiries and days left, next due date, planned action. Never a value.
 
@@ -69,7 +62,7 @@ def status_rows(plans: Iterable[PlannedToken], now: datetime | None = None) -> l
             "token": token.name,
             "enabled": token.enabled,
             "active": active,
-            "action": planned_action(decision),
+            "action": planned_action(decision, dry_run=True),  # one of STATUS_ACTIONS
             "code": decision.code,
             "slot": decision.slot,
             "reason": decision.reason,

@@ -15,10 +15,20 @@ from azure.core.exceptions import AzureError
 from rotator.azure.errors import describe
 from rotator.core.results import Result
 from rotator.core.scan_record import ScanRecord, summarize
+from rotator.core.work import Source
 from rotator.entrypoints.render import status_rows
 from rotator.logs import log_event
 from rotator.protocols.engine import Engine
-from rotator.protocols.scan import ScanPlan
+from rotator.protocols.fanout import enqueue_scan
+from rotator.protocols.scan import ScanPlan, scan_inline
+
+
+def scan_and_store(engine: Engine, source: Source, enqueue: bool) -> list[Result]:
+    """A scan, enqueued (the timer, `scan --enqueue`) or run in this process, then its record stored."""
+    started = engine.clock()
+    scan, results = enqueue_scan(engine, source=source) if enqueue else scan_inline(engine)
+    store_scan(engine, scan, results, started, source=source, mode="enqueue" if enqueue else "inline")
+    return results
 
 
 def store_scan(engine: Engine, scan: ScanPlan, results: list[Result], started: datetime, source: str,

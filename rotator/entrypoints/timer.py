@@ -24,15 +24,12 @@ class ScanIncomplete(RuntimeError):
 
 def scheduled_scan(engine_provider: Callable[[], Engine], *, past_due: bool = False) -> list[Result]:
     """Plan every managed token and enqueue the due ones; raise ScanIncomplete when a rerun could fix something."""
-    from rotator.entrypoints.scan_report import store_scan
-    from rotator.protocols.fanout import enqueue_scan
+    from rotator.entrypoints.scan_report import scan_and_store
 
     if past_due:
         log_event("timer-past-due", reason="the previous schedule occurrence was missed; scanning now")
     engine = engine_provider()
-    started = engine.clock()
-    scan, results = enqueue_scan(engine, source="timer")
-    store_scan(engine, scan, results, started, source="timer", mode="enqueue")
+    results = scan_and_store(engine, source="timer", enqueue=True)
     transient = [r for r in results if r.transient]
     if transient:
         names = ", ".join(f"{r.registry}/{r.token} ({r.reason})" for r in transient[:10])

@@ -29,7 +29,7 @@ from rotator.azure.work_queue import WorkQueue
 from rotator.core.model import SecretState, TokenState, VaultFacts
 from rotator.core.policy import Decision, Forced, Lifetimes, decide
 from rotator.core.resource_ids import RegistryId
-from rotator.core.results import Action, Result
+from rotator.core.results import Result, planned_action
 from rotator.logs import log_event, outcome_level
 from rotator.metrics import Metrics
 from rotator.metrics import default as default_metrics
@@ -135,8 +135,7 @@ class Engine:
             result = Result(registry.name, token_name, "failed", f"{error}; nothing published", transient=True,
                             code="LeaseLost")
         except AzureError as error:
-            result = Result(registry.name, token_name, "failed", describe(error), transient=is_transient(error),
-                            code=error_code(error))
+            result = azure_failure(registry.name, token_name, error)
         duration = int((time.monotonic() - started) * 1000)
         result = replace(result, duration_ms=duration)
         log_result(result)
@@ -172,18 +171,21 @@ def log_result(result: Result) -> None:
               retry_at=result.retry_at)
 
 
+def azure_failure(registry: str, token: str, error: AzureError, prefix: str = "") -> Result:
+    """A failed Azure call as the token's Result: Azure's own words, whether a retry could help, its code."""
+    return Result(registry, token, "failed", prefix + describe(error), transient=is_transient(error),
+                  code=error_code(error))
+
+
 def decision_result(token: TokenState, decision: Decision, dry_run: bool, secret: SecretState | None = None) -> Result:
     """The Result for a decision that was not (or not yet) carried out."""
     where = (token.registry.name, token.name)
+    action = planned_action(decision, dry_run)
     if decision.action == "rotate":
-        action: Action = "drift" if decision.code == "drift" else "would-rotate" if dry_run else "rotated"
         return Result(*where, action, decision.reason, decision.slot, decision.new_expiry, code=decision.code)
-    if decision.action == "refuse":
-        return Result(*where, "refused", decision.reason, code=decision.code)
     if decision.action == "wait":
-        return Result(*where, "waiting", decision.reason, decision.slot, code=decision.code,
-                      retry_at=decision.due_at)
-    if decision.code == "coalesced" and secret is not None:
-        return Result(*where, "skipped", decision.reason, secret.slot, secret.expires_on, decision.version,
+        return Result(*where, action, decision.reason, decision.slot, code=decision.code, retry_at=decision.due_at)
+    if decision.code == "coalesced" and secret is not None and decision.action == "skip":
+        return Result(*where, action, decision.reason, secret.slot, secret.expires_on, decision.version,
                       code=decision.code)
-    return Result(*where, "skipped", decision.reason, code=decision.code)
+    return Result(*where, action, decision.reason, code=decision.code)

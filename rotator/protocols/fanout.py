@@ -13,15 +13,14 @@ from __future__ import annotations
 from azure.core.exceptions import AzureError, ResourceNotFoundError
 
 from rotator.azure.acr import AcrError
-from rotator.azure.errors import describe, error_code, is_transient
 from rotator.core.results import Result
 from rotator.core.work import Source, WorkItem, certificate_item, password_item
 from rotator.logs import SCAN_COMPLETED, log_event
 from rotator.protocols import password_rotation
 from rotator.protocols.certificate_rotation import plan_certificates, sync_from_vault
-from rotator.protocols.engine import Engine, log_result
+from rotator.protocols.engine import Engine, azure_failure, log_result
 from rotator.protocols.scan import ScanPlan, plan_all, planned_results
-from rotator.protocols.targets import selected
+from rotator.protocols.targets import outside_targets, token_excluded
 
 
 def enqueue_scan(engine: Engine, source: Source = "timer") -> tuple[ScanPlan, list[Result]]:
@@ -46,9 +45,8 @@ def enqueue_scan(engine: Engine, source: Source = "timer") -> tuple[ScanPlan, li
                               "token yet")))
     errors = engine.queue.send_all(item.encode() for item, _ in queued)
     for (_, result), error in zip(queued, errors, strict=True):
-        results.append(result if error is None else Result(
-            result.registry, result.token, "failed", f"could not enqueue: {describe(error)}",
-            transient=is_transient(error), code=error_code(error)))
+        results.append(result if error is None else azure_failure(
+            result.registry, result.token, error, "could not enqueue: "))
     results.extend(notices)
     for result in results:
         if result.action in ("queued", "failed") and result.token != "*":
@@ -63,22 +61,16 @@ def run_item(engine: Engine, item: WorkItem) -> Result:
     """One message's run: checked against the settings first (a message is no authority on what is managed),
     then the token's protocol. Never raises for one token's problems."""
     registry, token = item.registry, item.token
-    settings = engine.settings
-    if not any(scope.contains(registry) for scope in settings.targets):
-        return _early(Result(registry.name, token, "refused", f"registry {registry} is not managed here: it is "
-                                                              "outside ROTATOR_REGISTRIES", code="not-managed"))
-    if not selected(token, settings.include_tokens, settings.exclude_tokens):
-        return _early(Result(registry.name, token, "refused", f"token {registry.name}/{token} is excluded by "
-                                                              "ROTATOR_INCLUDE_TOKENS/ROTATOR_EXCLUDE_TOKENS",
-                             code="not-managed"))
+    refusal = outside_targets(engine.settings, registry) or token_excluded(engine.settings, registry.name, token)
+    if refusal is not None:
+        return _early(Result(registry.name, token, "refused", refusal, code="not-managed"))
     try:
         login_server = engine.acr.login_server(registry)
     except ResourceNotFoundError:
         return _early(Result(registry.name, token, "skipped", f"registry {registry} no longer exists",
                              code="not-found"))
     except AzureError as error:
-        return _early(Result(registry.name, token, "failed", describe(error), transient=is_transient(error),
-                             code=error_code(error)))
+        return _early(azure_failure(registry.name, token, error))
     except AcrError as error:  # the registry reports no login server
         return _early(Result(registry.name, token, "failed", str(error)))
     if item.kind == "password":
@@ -102,8 +94,7 @@ def _certificate(engine: Engine, item: WorkItem, login_server: str) -> Result:
     except ValueError as error:  # no public certificate in the current version yet: its next event comes
         return _early(Result(registry.name, token, "skipped", str(error), code="not-ready"))
     except AzureError as error:
-        return _early(Result(registry.name, token, "failed", describe(error), transient=is_transient(error),
-                             code=error_code(error)))
+        return _early(azure_failure(registry.name, token, error))
 
 
 def _early(result: Result) -> Result:

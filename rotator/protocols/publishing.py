@@ -112,9 +112,10 @@ def generate_and_publish(engine: Engine, token: TokenState, secret: SecretState 
     engine.checkpoint("publishing")
     published = engine.vault.publish(token, password, not_before, secret, extra_tags)
     log_event("published", registry=registry, token=name, slot=password.slot, version=published.version)
-    superseded = _superseded(engine, token, password)
+    fresh = engine.acr.get_token(token.registry, token.login_server, token.name)
+    superseded = _superseded(fresh, password)
     if superseded is not None:
-        return _repair(engine, token, password, superseded)
+        return _repair(engine, fresh, password, superseded)
     return Published(password, published.version, _publish_companion(engine, token, password, not_before))
 
 
@@ -123,9 +124,10 @@ def _slot_created(engine: Engine, token: TokenState, slot: PasswordName) -> date
     return fresh.created if fresh else None
 
 
-def _superseded(engine: Engine, token: TokenState, password: NewPassword) -> str | None:
-    """Why ARM no longer holds `password` in its slot (another run or a person regenerated it), or None."""
-    now = engine.acr.get_token(token.registry, token.login_server, token.name).passwords.get(password.slot)
+def _superseded(fresh: TokenState, password: NewPassword) -> str | None:
+    """Why ARM (its token read after publishing) no longer holds `password` in its slot (another run or a
+    person regenerated it), or None."""
+    now = fresh.passwords.get(password.slot)
     if now is None:
         return f"{password.slot} was removed from the token meanwhile"
     if password.created is not None and (now.created is None or not same_creation(password.created, now.created)):
@@ -135,10 +137,10 @@ def _superseded(engine: Engine, token: TokenState, password: NewPassword) -> str
 
 
 def _repair(engine: Engine, token: TokenState, password: NewPassword, why: str) -> Result:
-    """Our publish put a dead password in front: make a version ARM still holds current again."""
-    fresh = engine.acr.get_token(token.registry, token.login_server, token.name)
+    """Our publish put a dead password in front: make a version ARM still holds current again (`token` is
+    ARM's read after publishing, the one that found it superseded)."""
     name = secret_name(token.registry.name, token.name)
-    version = _restore_live_version(engine, fresh, name)
+    version = _restore_live_version(engine, token, name)
     if version is None:
         outcome = "no earlier version still logs in; the next run heals it as drift (run rotate or scan now)"
     else:

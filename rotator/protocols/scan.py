@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from azure.core.exceptions import AzureError
 
-from rotator.azure.errors import describe, error_code, is_transient
+from rotator.azure.errors import describe
 from rotator.core.model import (
     DOCKERCONFIG_SUFFIX,
     TAG_REGISTRY,
@@ -39,7 +39,7 @@ from rotator.core.results import Result
 from rotator.logs import SCAN_COMPLETED, log_event
 from rotator.protocols import password_rotation
 from rotator.protocols.certificate_rotation import scan_certificates
-from rotator.protocols.engine import Engine, decision_result, log_result
+from rotator.protocols.engine import Engine, azure_failure, decision_result, log_result
 from rotator.protocols.publishing import repair_companion
 from rotator.protocols.targets import discover_registries, selected
 
@@ -113,8 +113,7 @@ def _list_tokens(engine: Engine, registry: RegistryId, login_server: str) -> lis
     try:
         return engine.acr.list_tokens(registry, login_server)
     except AzureError as error:
-        return Result(registry.name, "*", "failed", f"could not list tokens: {describe(error)}",
-                      transient=is_transient(error), code=error_code(error))
+        return azure_failure(registry.name, "*", error, "could not list tokens: ")
 
 
 def _facts(engine: Engine, registry: RegistryId, token: str, secret: SecretState | None,

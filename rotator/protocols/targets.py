@@ -14,11 +14,11 @@ from collections.abc import Iterable
 from azure.core.exceptions import AzureError, ResourceNotFoundError
 
 from rotator.azure.acr import AcrError
-from rotator.azure.errors import describe, error_code, is_transient
 from rotator.core.model import TokenState
 from rotator.core.resource_ids import RegistryId, TargetScope, parse_registry_id
 from rotator.core.results import Result
-from rotator.protocols.engine import Engine
+from rotator.protocols.engine import Engine, azure_failure
+from rotator.settings import Settings
 
 GROUP_LISTING_MIN = 2  # registries named by ID in one resource group from which one listing beats a GET each
 
@@ -73,8 +73,7 @@ def discover_registries(engine: Engine) -> tuple[list[tuple[RegistryId, str]], l
 
 
 def _unreadable(where: str, error: AzureError) -> Result:
-    return Result(where, "*", "failed", f"could not list registries: {describe(error)}",
-                  transient=is_transient(error), code=error_code(error))
+    return azure_failure(where, "*", error, "could not list registries: ")
 
 
 class NotManaged(AcrError):
@@ -85,6 +84,20 @@ class TokenExcluded(NotManaged):
     """The token is left out by ROTATOR_INCLUDE_TOKENS/ROTATOR_EXCLUDE_TOKENS."""
 
 
+def outside_targets(settings: Settings, registry: RegistryId) -> str | None:
+    """Why a registry named by resource ID is not managed here (None when it is within ROTATOR_REGISTRIES)."""
+    if any(scope.contains(registry) for scope in settings.targets):
+        return None
+    return f"registry {registry} is not managed here: it is outside ROTATOR_REGISTRIES"
+
+
+def token_excluded(settings: Settings, registry_name: str, token_name: str) -> str | None:
+    """Why a token is left out by the include/exclude settings (None when it is selected)."""
+    if selected(token_name, settings.include_tokens, settings.exclude_tokens):
+        return None
+    return f"token {registry_name}/{token_name} is excluded by ROTATOR_INCLUDE_TOKENS/ROTATOR_EXCLUDE_TOKENS"
+
+
 def find_registry(engine: Engine, text: str) -> tuple[RegistryId, str]:
     """A registry by name among those ROTATOR_REGISTRIES names, or by resource ID within one of its entries.
 
@@ -92,8 +105,9 @@ def find_registry(engine: Engine, text: str) -> tuple[RegistryId, str]:
     "may this app write there?", whichever way a caller names the registry."""
     if text.startswith("/"):
         registry = parse_registry_id(text)
-        if not any(scope.contains(registry) for scope in engine.settings.targets):
-            raise NotManaged(f"registry {registry} is not managed here: it is outside ROTATOR_REGISTRIES")
+        outside = outside_targets(engine.settings, registry)
+        if outside is not None:
+            raise NotManaged(outside)
         return registry, engine.acr.login_server(registry)
     for scope in engine.settings.targets:
         named = scope.registry_id()
@@ -113,10 +127,9 @@ def managed_token(engine: Engine, registry_name: str, token_name: str) -> tuple[
     NotManaged/TokenExcluded say why not, naming the setting; other Azure errors (throttling, outages) pass
     through. Checked before anything is written: no lease, no ARM or Key Vault call for a refused token.
     """
-    settings = engine.settings
-    if not selected(token_name, settings.include_tokens, settings.exclude_tokens):
-        raise TokenExcluded(f"token {registry_name}/{token_name} is excluded by "
-                            "ROTATOR_INCLUDE_TOKENS/ROTATOR_EXCLUDE_TOKENS")
+    excluded = token_excluded(engine.settings, registry_name, token_name)
+    if excluded is not None:
+        raise TokenExcluded(excluded)
     try:
         return find_registry(engine, registry_name)
     except NotManaged:

@@ -99,8 +99,9 @@ def test_storage_settings_are_identity_based_and_read_by_the_code(templates: Tem
     assert {"AzureWebJobsStorage__accountName", "AzureWebJobsStorage__blobServiceUri"} <= settings.keys()
     # The lease code takes the blob endpoint from the very setting the Bicep sets.
     env = {"ROTATOR_VAULT_URL": "https://kv.vault.azure.net/",
+           "ROTATOR_REGISTRIES": "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-apps",
            "AzureWebJobsStorage__blobServiceUri": "https://st.blob.core.windows.net/"}
-    assert Settings.from_env(env, require_targets=False).storage_blob_url == "https://st.blob.core.windows.net/"
+    assert Settings.from_env(env).storage_blob_url == "https://st.blob.core.windows.net/"
 
 
 # -- event types -------------------------------------------------------------------------------

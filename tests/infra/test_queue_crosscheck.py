@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,10 +14,8 @@ import pytest
 from rotator.azure.work_queue import POISON_SUFFIX
 from rotator.core.work import MAX_DEQUEUE_COUNT
 from rotator.settings import SETTINGS
-from tests.infra.bicep_ast import Template, path
+from tests.infra.bicep_ast import INFRA, ROOT, Template, path
 from tests.infra.crosscheck import QueueFacts, queue_differences
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +64,14 @@ def test_the_app_reaches_the_queue_by_identity() -> None:
     from rotator.settings import Settings
 
     env = {"ROTATOR_VAULT_URL": "https://kv.vault.azure.net/",
+           "ROTATOR_REGISTRIES": "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-apps",
            "AzureWebJobsStorage__queueServiceUri": "https://st.queue.core.windows.net/"}
-    assert Settings.from_env(env, require_targets=False).storage_queue_url == "https://st.queue.core.windows.net/"
-    assert "AzureWebJobsStorage__queueServiceUri" in (ROOT / "infra" / "modules" / "function-app.bicep").read_text()
+    assert Settings.from_env(env).storage_queue_url == "https://st.queue.core.windows.net/"
+    assert "AzureWebJobsStorage__queueServiceUri" in (INFRA / "modules" / "function-app.bicep").read_text()
+
+
+def test_the_fanout_bench_runs_the_deployed_thread_count(facts: QueueFacts) -> None:
+    """bench/fanout.py measures with function-app.bicep's PYTHON_THREADPOOL_THREAD_COUNT, as its comment says."""
+    from bench.fanout import THREAD_COUNT
+
+    assert facts.thread_count == THREAD_COUNT

@@ -61,7 +61,9 @@ def test_the_default_bounds_are_the_settings_defaults() -> None:
     from rotator.settings import Settings
     from rotator.wiring import time_bounds
 
-    settings = Settings.from_env({"ROTATOR_VAULT_URL": "https://kv.vault.azure.net/"}, require_targets=False)
+    settings = Settings.from_env({
+        "ROTATOR_VAULT_URL": "https://kv.vault.azure.net/",
+        "ROTATOR_REGISTRIES": "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-apps"})
     assert time_bounds(settings) == bounds.DEFAULT_BOUNDS
 
 

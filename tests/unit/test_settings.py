@@ -299,12 +299,6 @@ def test_required_settings(name: str, value: str | None) -> None:
     assert "required" in str(refused(name, **{name: value}))
 
 
-def test_registries_are_optional_when_not_required() -> None:
-    assert Settings.from_env(env(ROTATOR_REGISTRIES=None), require_targets=False).targets == ()
-    with pytest.raises(SettingsError, match="ROTATOR_VAULT_URL"):
-        Settings.from_env(env(ROTATOR_VAULT_URL=None), require_targets=False)
-
-
 @pytest.mark.parametrize(("validity", "renew_before"),
                          [("30", "30"), ("30", "31"), ("1", "1"), ("20", None), (None, "90")])
 def test_renew_before_must_be_shorter_than_validity(validity: str | None, renew_before: str | None) -> None:
