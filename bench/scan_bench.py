@@ -102,7 +102,7 @@ def plan_runs(acr: AcrControl, vault: Control, engine: Engine, registries: list[
     bounds it), and the naive scan; every budget starts full for each."""
     runs = []
     for service in (acr, vault):
-        service.set_limits(reset=True)
+        service.set_limits(enabled=True, reset=True)
     runs.append(measure("rotator plan (the timer: plan, enqueue, store)", acr, vault, partial(timer_plan, engine),
                         None))
     acr.set_limits(enabled=False)

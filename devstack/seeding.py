@@ -29,8 +29,8 @@ def manage_in_vault(client: SecretClient, registry: SeededRegistry, token: str,
 def manage_all_in_vault(vault: Control, client: SecretClient, registry: SeededRegistry, tokens: Iterable[str],
                         then: Callable[[str], None] | None = None) -> None:
     """`manage_in_vault` for each token (then `then(token)`), SEED_THREADS at a time, with Key Vault's limits
-    switched off: seeding, which the rotator never does, is not measured. Afterwards the limits are reset to
-    Azure's figures with full buckets (`reset` alone does not switch them back on)."""
+    switched off: seeding, which the rotator never does, is not measured. Afterwards they are on again, at
+    Azure's figures with full buckets, as every stack starts (`reset` alone would leave them off)."""
 
     def manage(token: str) -> None:
         manage_in_vault(client, registry, token)
@@ -42,4 +42,4 @@ def manage_all_in_vault(vault: Control, client: SecretClient, registry: SeededRe
         with ThreadPoolExecutor(SEED_THREADS) as pool:
             list(pool.map(manage, tokens))
     finally:
-        vault.set_limits(reset=True)
+        vault.set_limits(enabled=True, reset=True)
